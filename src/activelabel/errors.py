@@ -1,0 +1,72 @@
+"""Typed exceptions raised by activelabel.
+
+Every exception derives from :class:`ActiveLabelError` so callers can catch
+the whole family at once, and from the matching built-in (``ValueError``,
+``TypeError``) so code that already catches those keeps working. Messages
+name the problem and the offending value (shape, row, label, count).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActiveLabelError",
+    "ShapeMismatchError",
+    "NonFiniteValueError",
+    "InvalidProbabilitiesError",
+    "UnknownStrategyError",
+    "BatchTooLargeError",
+    "EmptyPoolError",
+    "MissingPredictProbaError",
+    "SingleClassError",
+    "UnknownLabelError",
+    "InvalidParameterError",
+    "BudgetExhaustedError",
+]
+
+
+class ActiveLabelError(Exception):
+    """Base class of every error activelabel raises on purpose."""
+
+
+class ShapeMismatchError(ActiveLabelError, ValueError):
+    """Arrays whose shapes do not fit together (rows, classes, dimensions)."""
+
+
+class NonFiniteValueError(ActiveLabelError, ValueError):
+    """NaN or infinity in features, probabilities or scores."""
+
+
+class InvalidProbabilitiesError(ActiveLabelError, ValueError):
+    """Probabilities that are negative or whose rows do not sum to one."""
+
+
+class UnknownStrategyError(ActiveLabelError, ValueError):
+    """A strategy name that :func:`activelabel.strategies.select_batch` does not know."""
+
+
+class BatchTooLargeError(ActiveLabelError, ValueError):
+    """A batch asked for more items than the pool has left to label."""
+
+
+class EmptyPoolError(ActiveLabelError, ValueError):
+    """A pool with no items, or with no unlabeled item left."""
+
+
+class MissingPredictProbaError(ActiveLabelError, TypeError):
+    """A model that cannot give class probabilities (no ``predict_proba``)."""
+
+
+class SingleClassError(ActiveLabelError, ValueError):
+    """Training labels with only one class: no classifier can be fitted."""
+
+
+class UnknownLabelError(ActiveLabelError, ValueError):
+    """A label outside the classes the learner was told about."""
+
+
+class InvalidParameterError(ActiveLabelError, ValueError):
+    """An argument outside its allowed range (a fraction above 1, a negative size)."""
+
+
+class BudgetExhaustedError(ActiveLabelError, RuntimeError):
+    """Labeling more would exceed the label or money budget."""

@@ -1,0 +1,261 @@
+"""One entry point that picks a batch by strategy name.
+
+Every strategy returns exactly ``batch_size`` distinct indices into the pool,
+deterministic for a given ``random_state``, plus a score per pool item
+(larger = more informative; ``-inf`` for labeled items, which are never
+candidates). A share ``random_fraction`` of every batch is drawn uniformly
+at random from the unlabeled items the strategy did not pick, so the labeled
+set stays representative of the pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from activelabel.errors import (
+    BatchTooLargeError,
+    EmptyPoolError,
+    InvalidParameterError,
+    ShapeMismatchError,
+    UnknownStrategyError,
+)
+from activelabel.strategies import committee, diversity, uncertainty
+from activelabel.strategies._checks import (
+    check_features,
+    check_fraction,
+    check_labeled_mask,
+    check_proba,
+    check_samples,
+)
+
+__all__ = ["Batch", "select_batch", "STRATEGIES", "random_share"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Batch:
+    """A selected batch.
+
+    Attributes
+    ----------
+    indices : ndarray of shape (batch_size,)
+        Pool indices: the strategy's picks first (most informative first for
+        score-based strategies), then the random share.
+    scores : ndarray of shape (n_samples,)
+        Score of every pool item under the strategy; ``-inf`` where labeled.
+    strategy : str
+    n_random : int
+        How many of the last ``indices`` are the uniform random share.
+    """
+
+    indices: np.ndarray
+    scores: np.ndarray
+    strategy: str
+    n_random: int
+
+    @property
+    def is_random(self) -> np.ndarray:
+        """Boolean mask over ``indices``: True for the random share."""
+        flags = np.zeros(len(self.indices), dtype=bool)
+        if self.n_random:
+            flags[-self.n_random :] = True
+        return flags
+
+
+_UNCERTAINTY = {
+    "least_confident": uncertainty._least_confident,
+    "margin": uncertainty._margin,
+    "entropy": uncertainty._entropy,
+}
+_COMMITTEE = {
+    "vote_entropy": committee.vote_entropy,
+    "consensus_entropy": committee.consensus_entropy,
+    "kl_disagreement": committee.kl_disagreement,
+    "bald": committee.bald,
+}
+_DIVERSITY = ("kcenter", "kmeans")
+STRATEGIES = (*_UNCERTAINTY, *_COMMITTEE, *_DIVERSITY, "density", "default", "random")
+
+
+def random_share(batch_size: int, random_fraction: float) -> int:
+    """Number of random items in a batch: ``round(batch_size * random_fraction)``, halves up."""
+    return int(np.floor(batch_size * random_fraction + 0.5))
+
+
+def select_batch(
+    strategy: str,
+    *,
+    batch_size: int,
+    proba=None,
+    samples=None,
+    X=None,
+    labeled_mask=None,
+    random_fraction: float = 0.1,
+    random_state=None,
+    beta: int = 10,
+    n_reference: int = 1000,
+) -> Batch:
+    """Select the next batch to label.
+
+    Parameters
+    ----------
+    strategy : str
+        One of ``STRATEGIES``: ``least_confident``, ``margin``, ``entropy``
+        (need ``proba``, or ``samples`` whose mean is used);
+        ``vote_entropy``, ``consensus_entropy``, ``kl_disagreement``,
+        ``bald`` (need ``samples``); ``kcenter``, ``kmeans`` (need ``X``);
+        ``density`` (entropy times estimated density; needs ``proba`` and
+        ``X``); ``default`` (the ``beta * k`` smallest-margin items, then one
+        per k-means cluster of their standardized features; needs ``proba``
+        and ``X``); ``random``.
+    batch_size : int
+        Exactly this many distinct indices are returned.
+    proba : array-like of shape (n_samples, n_classes), optional
+    samples : array-like of shape (n_members, n_samples, n_classes), optional
+    X : array-like of shape (n_samples, n_features), optional
+    labeled_mask : array-like of bool, shape (n_samples,), optional
+        Items already labeled (or held out); never selected.
+    random_fraction : float, default 0.1
+        Share of the batch drawn uniformly from the unlabeled items the
+        strategy did not pick.
+    random_state : int, numpy Generator or None
+    beta : int, default 10
+        For ``default``: how many uncertain candidates per slot go into the
+        clustering.
+    n_reference : int, default 1000
+        For ``density``: reference items the density is estimated against.
+
+    Returns
+    -------
+    Batch
+    """
+    if strategy not in STRATEGIES:
+        raise UnknownStrategyError(
+            f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}"
+        )
+    rng = np.random.default_rng(random_state)
+    random_fraction = check_fraction("random_fraction", random_fraction)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise InvalidParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if beta < 1:
+        raise InvalidParameterError(f"beta must be >= 1, got {beta!r}")
+
+    p, s, feats = _inputs(strategy, proba, samples, X)
+    n = next(a.shape[-2] for a in (p, s, feats) if a is not None)
+    mask = check_labeled_mask(labeled_mask, n)
+    n_unlabeled = n - int(mask.sum())
+    if n_unlabeled == 0:
+        raise EmptyPoolError(f"no unlabeled item left in a pool of {n}")
+    if batch_size > n_unlabeled:
+        raise BatchTooLargeError(
+            f"batch_size {batch_size} is larger than the {n_unlabeled} unlabeled items in the pool"
+        )
+
+    n_random = batch_size if strategy == "random" else random_share(batch_size, random_fraction)
+    k = batch_size - n_random
+    if strategy == "random":
+        picks, scores = np.empty(0, dtype=np.intp), rng.random(n)
+    elif strategy in _DIVERSITY:
+        picks, scores = _diversity(strategy, feats, k, mask, rng)
+    else:
+        scores = _score(strategy, p, s, feats, rng, n_reference)
+        if strategy == "default":
+            picks = _default(scores, feats, k, mask, beta, rng)
+        else:
+            picks = _top(scores, k, mask)
+    scores = np.asarray(scores, dtype=np.float64)
+    if mask.any():
+        scores[mask] = -np.inf
+    indices = np.concatenate([picks, _random_rest(n, mask, picks, n_random, rng)]).astype(np.intp)
+    return Batch(indices=indices, scores=scores, strategy=strategy, n_random=n_random)
+
+
+def _inputs(strategy, proba, samples, X):
+    """Validate what the strategy needs and check that row counts agree."""
+    needs_proba = strategy in _UNCERTAINTY or strategy in ("density", "default")
+    p = s = feats = None
+    if samples is not None:
+        s = check_samples(samples)
+    if proba is not None:
+        p = check_proba(proba)
+    elif needs_proba and s is not None:
+        p = s.mean(axis=0)  # the committee's consensus
+    if needs_proba and p is None:
+        raise InvalidParameterError(f"strategy {strategy!r} needs proba (or samples)")
+    if strategy in _COMMITTEE and s is None:
+        raise InvalidParameterError(
+            f"strategy {strategy!r} needs samples of shape (n_members, n_samples, n_classes)"
+        )
+    if X is not None:
+        rows = None if p is None else p.shape[0]
+        feats = check_features(X, rows)
+    if (strategy in _DIVERSITY or strategy in ("density", "default")) and feats is None:
+        raise InvalidParameterError(f"strategy {strategy!r} needs features X")
+    if p is not None and s is not None and s.shape[1:] != p.shape:
+        raise ShapeMismatchError(f"samples have shape {s.shape} but proba has shape {p.shape}")
+    if p is None and s is None and feats is None:
+        raise InvalidParameterError("select_batch needs at least one of proba, samples or X")
+    return p, s, feats
+
+
+def _score(strategy, p, s, feats, rng, n_reference):
+    if strategy in _UNCERTAINTY:
+        return _UNCERTAINTY[strategy](p)
+    if strategy in _COMMITTEE:
+        return _COMMITTEE[strategy](s)
+    if strategy == "density":
+        return uncertainty._entropy(p) * diversity.density(feats, rng, n_reference)
+    return uncertainty._margin(p)  # default: margin drives the pre-filter
+
+
+def _top(scores: np.ndarray, k: int, mask: np.ndarray) -> np.ndarray:
+    """Indices of the k highest scores among unlabeled items, best first."""
+    if k == 0:
+        return np.empty(0, dtype=np.intp)
+    if mask.any():
+        scores = np.where(mask, -np.inf, scores)
+    top = np.argpartition(-scores, k - 1)[:k]
+    return top[np.argsort(-scores[top], kind="stable")]
+
+
+def _default(scores, feats, k, mask, beta, rng):
+    """Uncertainty pre-filter, then one item per k-means cluster of the candidates."""
+    if k == 0:
+        return np.empty(0, dtype=np.intp)
+    candidates = _top(scores, min(beta * k, int((~mask).sum())), mask)
+    if len(candidates) == k:
+        return candidates
+    Z = feats[candidates].astype(np.float64)
+    Z -= Z.mean(axis=0)
+    std = Z.std(axis=0)
+    Z /= np.where(std > 0, std, 1.0)
+    picks = diversity.kmeans_select(Z, k, rng, scores=scores[candidates])
+    chosen = candidates[picks]
+    return chosen[np.argsort(-scores[chosen], kind="stable")]
+
+
+def _diversity(strategy, feats, k, mask, rng):
+    if strategy == "kcenter":
+        if k == 0:
+            return np.empty(0, dtype=np.intp), np.zeros(feats.shape[0])
+        return diversity.kcenter_greedy(feats, k, mask, rng)
+    candidates = np.flatnonzero(~mask)
+    if k == 0:
+        return np.empty(0, dtype=np.intp), np.zeros(feats.shape[0])
+    # fit the centres on a sample on big pools, then assign every candidate
+    picks = diversity.kmeans_select(feats[candidates], k, rng, n_fit=max(20 * k, 10_000))
+    chosen = candidates[picks]
+    # score: closeness to the nearest centre among the chosen (representativeness)
+    _, sq = diversity.nearest_centers(feats, feats[chosen])
+    return chosen, -np.sqrt(sq)
+
+
+def _random_rest(n, mask, picks, n_random, rng) -> np.ndarray:
+    """``n_random`` items drawn uniformly from the unlabeled items not in ``picks``."""
+    if n_random == 0:
+        return np.empty(0, dtype=np.intp)
+    taken = mask.copy()
+    taken[picks] = True
+    rest = np.flatnonzero(~taken)
+    return rest[rng.choice(len(rest), n_random, replace=False)]
