@@ -1,0 +1,7 @@
+"""The active-learning cycle, its evaluation, costs and simulation."""
+
+from activelabel.loop.cost import CostModel, CostSummary
+from activelabel.loop.evaluation import Metrics, evaluate
+from activelabel.loop.learner import ActiveLearner, CycleRecord
+
+__all__ = ["ActiveLearner", "CostModel", "CostSummary", "CycleRecord", "Metrics", "evaluate"]

@@ -1,0 +1,66 @@
+"""Adapters over scikit-learn classifiers and their ensembles.
+
+The loop speaks one class order (the learner's ``classes``); a model fitted
+on a seed that lacks some classes knows only a subset. These helpers put
+every probability matrix into the learner's order, with zeros for classes
+the model has not seen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from activelabel.errors import MissingPredictProbaError
+
+__all__ = ["check_probabilistic", "predict_proba_aligned", "committee_samples", "is_committee"]
+
+
+def check_probabilistic(model) -> None:
+    """Raise :class:`MissingPredictProbaError` unless ``model`` has ``predict_proba``."""
+    if not hasattr(model, "predict_proba"):
+        hint = " (for SVC pass probability=True)" if type(model).__name__ in {"SVC", "NuSVC"} else ""
+        raise MissingPredictProbaError(
+            f"{type(model).__name__} has no predict_proba; active learning needs class probabilities{hint}"
+        )
+
+
+def _align(proba: np.ndarray, model_classes, classes: np.ndarray) -> np.ndarray:
+    """Place the columns of ``proba`` (in ``model_classes`` order) into ``classes`` order."""
+    model_classes = np.asarray(model_classes)
+    if len(model_classes) == len(classes) and np.array_equal(model_classes, classes):
+        return proba
+    out = np.zeros((proba.shape[0], len(classes)), dtype=np.float64)
+    out[:, np.searchsorted(classes, model_classes)] = proba
+    return out
+
+
+def predict_proba_aligned(model, X, classes: np.ndarray) -> np.ndarray:
+    """Probabilities of shape (n_samples, len(classes)) in ``classes`` order.
+
+    ``classes`` must be sorted (as ``np.unique`` returns them) and contain
+    every class the model was fitted on.
+    """
+    return _align(model.predict_proba(X), model.classes_, classes)
+
+
+def is_committee(model) -> bool:
+    """True for a fitted ensemble whose members can be asked one by one."""
+    return hasattr(model, "estimators_") and len(getattr(model, "estimators_", ())) > 1
+
+
+def committee_samples(model, X, classes: np.ndarray) -> np.ndarray:
+    """Each ensemble member's probabilities, shape (n_members, n_samples, len(classes)).
+
+    Works for ``BaggingClassifier`` (honouring its feature subsets),
+    ``RandomForestClassifier``, ``ExtraTreesClassifier`` and any fitted
+    ensemble with ``estimators_``. Members of these ensembles are fitted
+    on encoded labels (0..k-1 over ``model.classes_``), which is mapped back.
+    """
+    X = np.asarray(X)
+    features = getattr(model, "estimators_features_", None)
+    out = []
+    for i, member in enumerate(model.estimators_):
+        Xi = X if features is None else X[:, features[i]]
+        member_classes = np.asarray(model.classes_)[np.asarray(member.classes_, dtype=int)]
+        out.append(_align(member.predict_proba(Xi), member_classes, classes))
+    return np.stack(out)
