@@ -18,6 +18,7 @@ from sklearn.ensemble import BaggingClassifier, ExtraTreesClassifier, RandomFore
 from sklearn.model_selection import train_test_split
 
 from activelabel.errors import (
+    BatchTooLargeError,
     EmptyPoolError,
     InvalidParameterError,
     ShapeMismatchError,
@@ -228,6 +229,10 @@ class ActiveLearner:
         if n_test >= n:
             raise InvalidParameterError(f"test_size {self.test_size!r} leaves no pool: {n_test} of {n} items")
         self.test_indices_, pool = _draw(np.arange(n), n_test, y, split_rng)
+        if self.batch_size > len(pool):
+            raise BatchTooLargeError(
+                f"batch_size {self.batch_size} is larger than the pool of {len(pool)} items left after "
+                f"the {n_test}-item test set")
         n_seed = _resolve_size("seed_size", self.seed_size, len(pool))
         self.seed_indices_, _ = _draw(pool, min(n_seed, len(pool)), y, seed_rng)
         self.stop_indices_ = np.sort(stop_rng.choice(pool, min(self.stop_set_size, len(pool)), replace=False))
