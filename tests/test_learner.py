@@ -184,13 +184,14 @@ def test_money_budget_is_never_exceeded(digits):
 
 @pytest.mark.parametrize("model", [LogisticRegression(max_iter=300), RandomForestClassifier(n_estimators=5, random_state=0)])
 def test_committee_strategies_run(model, digits):
-    """BALD runs on a single model (bagged) and on a forest (its trees are the committee)."""
+    """BALD runs on a single model (a bootstrap committee scores, the model itself is evaluated) and on a forest."""
     X, y = digits
     learner = ActiveLearner(model, strategy="bald", batch_size=10, max_labels=40, random_state=0)
     learner.start(X, y)
     history = learner.run(lambda idx: y[idx])
     assert history[-1].labels_used == 40
-    assert len(learner.model_.estimators_) == 5
+    assert type(learner.model_) is type(model)
+    assert all(len(r.selected) == 10 for r in history[:-1])
 
 
 def test_margin_and_default_beat_random_on_digits(digits):
@@ -202,3 +203,23 @@ def test_margin_and_default_beat_random_on_digits(digits):
     aulc = {name: result.aulc(name).mean() for name in result.strategies}
     assert aulc["margin"] > aulc["random"]
     assert aulc["default"] > aulc["random"]
+
+
+def test_non_finite_features_name_the_row():
+    from activelabel.errors import NonFiniteValueError
+
+    X = np.ones((50, 3))
+    X[17, 2] = np.nan
+    with pytest.raises(NonFiniteValueError, match="row 17"):
+        ActiveLearner(lr()).start(X)
+
+
+def test_labels_of_the_wrong_length():
+    from activelabel.errors import ShapeMismatchError
+
+    with pytest.raises(ShapeMismatchError, match=r"y has shape \(49,\) but X has 50 rows"):
+        ActiveLearner(lr()).start(np.ones((50, 3)), np.zeros(49))
+    learner = ActiveLearner(lr(), test_size=5)
+    pending = learner.start(np.random.default_rng(0).normal(size=(50, 3)))
+    with pytest.raises(ShapeMismatchError, match="labels of shape"):
+        learner.teach(pending[:3], [0, 1])

@@ -28,7 +28,7 @@ from activelabel.errors import (
 )
 from activelabel.loop.cost import CostModel
 from activelabel.loop.evaluation import evaluate
-from activelabel.models import check_probabilistic, committee_samples, is_committee, predict_proba_aligned
+from activelabel.models import check_probabilistic, committee_samples, predict_proba_aligned
 from activelabel.stopping import LabelBudget, MoneyBudget, StopDecision, check_stopping
 from activelabel.strategies import STRATEGIES, select_batch
 from activelabel.strategies._checks import check_features, check_fraction
@@ -133,8 +133,9 @@ class ActiveLearner:
         Cloned and refitted every cycle; the object passed in is not changed.
     strategy : str, default "default"
         A name from :data:`activelabel.strategies.STRATEGIES`. Committee
-        strategies wrap a single model in a bootstrap ``BaggingClassifier``
-        of ``committee_size`` members (an ensemble is used as it is).
+        strategies score with a bootstrap ``BaggingClassifier`` of
+        ``committee_size`` clones of a single model (a forest or bagging
+        ensemble is its own committee); the model itself is evaluated.
     batch_size : int, default 10
     seed_size : int or float, default 20
         Seed set: a count, or a fraction of the pool.
@@ -334,7 +335,7 @@ class ActiveLearner:
         selected, n_random = np.empty(0, dtype=np.intp), 0
         size = self._next_batch_size()
         if not stops and size > 0:
-            batch = self._select(model, cls, size)
+            batch = self._select(model, cls, size, train, y_train)
             selected, n_random = batch.indices, batch.n_random
         elif not stops:
             stops = (StopDecision(rule="pool_exhausted", cycle=record.cycle,
@@ -399,17 +400,29 @@ class ActiveLearner:
         return max(size, 0)
 
     def _fit(self, train: np.ndarray, y_train: np.ndarray):
-        model = clone(self.model)
-        if self.strategy in _COMMITTEE_STRATEGIES and not isinstance(model, _ENSEMBLES):
-            model = BaggingClassifier(model, n_estimators=self.committee_size,
-                                      random_state=int(self._select_rng.integers(2**31)))
-        return model.fit(self.X_[train], y_train)
+        """Fit the model on the training labels; it alone is evaluated and predicts."""
+        return clone(self.model).fit(self.X_[train], y_train)
 
-    def _select(self, model, cls: np.ndarray, size: int):
+    def _committee(self, model, train: np.ndarray, y_train: np.ndarray):
+        """The committee that committee strategies score with.
+
+        A fitted forest or bagging ensemble is its own committee. A single
+        model gets a bootstrap committee of ``committee_size`` clones used
+        only for scoring (query by bagging, Abe and Mamitsuka 1998), so the
+        model that is evaluated is the same whatever the strategy.
+        """
+        if isinstance(model, _ENSEMBLES):
+            return model
+        bag = BaggingClassifier(clone(self.model), n_estimators=self.committee_size,
+                                random_state=int(self._select_rng.integers(2**31)))
+        return bag.fit(self.X_[train], y_train)
+
+    def _select(self, model, cls: np.ndarray, size: int, train: np.ndarray, y_train: np.ndarray):
         X = self.X_
         proba = predict_proba_aligned(model, X, cls)
-        samples = committee_samples(model, X, cls) if is_committee(model) and \
-            self.strategy in _COMMITTEE_STRATEGIES else None
+        samples = None
+        if self.strategy in _COMMITTEE_STRATEGIES:
+            samples = committee_samples(self._committee(model, train, y_train), X, cls)
         mask = self.has_label_ | self.is_test_
         mask[self.pending_] = True
         return select_batch(self.strategy, batch_size=size, proba=proba, samples=samples, X=X,
