@@ -12,7 +12,7 @@ import numpy as np
 
 from activelabel.errors import MissingPredictProbaError
 
-__all__ = ["check_probabilistic", "predict_proba_aligned", "committee_samples", "is_committee"]
+__all__ = ["check_probabilistic", "predict_proba_aligned", "committee_samples"]
 
 
 def check_probabilistic(model) -> None:
@@ -41,11 +41,6 @@ def predict_proba_aligned(model, X, classes: np.ndarray) -> np.ndarray:
     every class the model was fitted on.
     """
     return _align(model.predict_proba(X), model.classes_, classes)
-
-
-def is_committee(model) -> bool:
-    """True for a fitted ensemble whose members can be asked one by one."""
-    return hasattr(model, "estimators_") and len(getattr(model, "estimators_", ())) > 1
 
 
 def committee_samples(model, X, classes: np.ndarray) -> np.ndarray:
