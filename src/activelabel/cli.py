@@ -23,9 +23,6 @@ app = typer.Typer(help="activelabel: the model picks which examples people label
 console = Console()
 err = Console(stderr=True)
 
-BUILTIN_DATA = ("digits",)
-
-
 @app.callback()
 def main() -> None:
     """activelabel: the model picks which examples people label next."""
@@ -37,113 +34,110 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def load_builtin(name: str):
-    """Features and labels of a built-in data set."""
-    if name == "digits":
-        from sklearn.datasets import load_digits
+def load_model(path: str | None):
+    """A classifier from an import path (``package.module.Class`` or ``package.module:Class``)."""
+    from importlib import import_module
 
-        X, y = load_digits(return_X_y=True)
-        return X.astype(np.float64), y
-    fail(f"unknown data set {name!r}; built-in data sets: {', '.join(BUILTIN_DATA)}", code=2)
+    from activelabel.errors import ModelImportError
+    from activelabel.loop.simulate import default_model
+
+    if path is None:
+        return default_model()
+    module_name, _, attr = path.replace(":", ".").rpartition(".")
+    try:
+        factory = getattr(import_module(module_name), attr)
+        model = factory()
+    except (ImportError, AttributeError, ValueError, TypeError) as error:
+        raise ModelImportError(f"cannot build model {path!r}: {error}") from None
+    if not hasattr(model, "fit"):
+        raise ModelImportError(f"{path!r} is not a scikit-learn estimator (it has no fit)")
+    return model
+
+
+def _split_names(values: list[str]) -> list[str]:
+    """Accept both ``-s a -s b`` and ``-s a,b``."""
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
 @app.command()
 def simulate(
-    data: Annotated[str, typer.Argument(help="Built-in data set: digits.")],
-    strategy: Annotated[list[str], typer.Option("--strategy", "-s", help="Strategy to compare with random (repeatable).")] = ["default"],  # noqa: B006
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds per strategy.")] = 3,
+    data: Annotated[str, typer.Argument(help="A CSV, Parquet or NPZ file of labeled examples, or 'digits'.")],
+    label_column: Annotated[str, typer.Option(help="Column with the labels.")] = "label",
+    text_column: Annotated[str | None, typer.Option(help="Column of text (TF-IDF features).")] = None,
+    feature_columns: Annotated[str | None, typer.Option(help="Comma-separated feature columns (default: all but the label).")] = None,
+    strategies: Annotated[list[str], typer.Option("--strategies", "--strategy", "-s", help="Strategies to compare with random (repeat or comma-separate).")] = ["default"],  # noqa: B006
+    model: Annotated[str | None, typer.Option(help="scikit-learn classifier import path (default: scaled logistic regression).")] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per strategy.")] = 10,
     batch_size: Annotated[int, typer.Option(min=1, help="Items labeled per cycle.")] = 10,
     seed_size: Annotated[int, typer.Option(min=2, help="Random seed set size.")] = 20,
     test_size: Annotated[float, typer.Option(help="Held-out test share (0-1) or count.")] = 0.2,
     budget: Annotated[int, typer.Option(min=1, help="Training labels per run.")] = 300,
     cost_per_label: Annotated[float, typer.Option(min=0, help="Price of one label.")] = 1.0,
-    out: Annotated[Path, typer.Option(help="Folder for the learning-curve plot.")] = Path("activelabel-out"),
+    jobs: Annotated[int, typer.Option(help="Parallel processes (-1: every core).")] = -1,
+    out: Annotated[Path, typer.Option(help="Folder for report.html, results.json and the plots.")] = Path("activelabel-out"),
 ) -> None:
-    """Simulate active learning on labeled data against random sampling."""
+    """Simulate active learning on labeled data against random sampling, with an HTML report."""
+    from activelabel.data import load_labeled
     from activelabel.loop.simulate import simulate as run_simulation
+    from activelabel.report import write_report
 
-    unknown = [s for s in strategy if s not in STRATEGIES]
+    names = _split_names(strategies)
+    unknown = [s for s in names if s not in STRATEGIES]
     if unknown:
         fail(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}", code=2)
-    X, y = load_builtin(data)
-    names = list(dict.fromkeys([*strategy, "random"]))
     size = int(test_size) if test_size >= 1 else test_size
-    expected = names.__len__() * seeds * (budget // batch_size + 1)
     try:
+        columns = _split_names([feature_columns]) if feature_columns else None
+        labeled = load_labeled(data, label_column=label_column, text_column=text_column, feature_columns=columns)
+        estimator = load_model(model)
+        all_names = list(dict.fromkeys([*names, "random"]))
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=True) as progress:
-            task = progress.add_task("simulating", total=expected)
-
-            def tick(name, seed, record):
-                progress.update(task, advance=1, description=f"{name} seed {seed} cycle {record.cycle}")
-
-            result = run_simulation(X, y, strategies=strategy, seeds=seeds, batch_size=batch_size,
-                                    seed_size=seed_size, test_size=size, max_labels=budget,
-                                    price_per_label=cost_per_label, on_cycle=tick)
+            task = progress.add_task(f"simulating {labeled.name}", total=(len(all_names) + 1) * seeds)
+            result = run_simulation(
+                labeled.X, labeled.y, strategies=names, seeds=seeds, model=estimator, batch_size=batch_size,
+                seed_size=seed_size, test_size=size, max_labels=budget, price_per_label=cost_per_label,
+                n_jobs=jobs, on_run=lambda name, seed: progress.advance(task))
     except ActiveLabelError as error:
         fail(str(error))
-    _print_curves(result, names)
-    _print_savings(result, names, cost_per_label)
-    path = _plot(result, names, out, title=f"{data}: {seeds} seeds, batch {batch_size}")
-    console.print(f"learning curves: {path}")
+    summary = result.summary()
+    summary["data"] = {"source": data, "name": labeled.name, "items": int(len(labeled.y)),
+                       "classes": int(len(np.unique(labeled.y))), "features": labeled.features}
+    _print_summary(summary)
+    paths = write_report(summary, out, title=labeled.name,
+                         description=f"{len(labeled.y):,} items, {summary['data']['classes']} classes; "
+                                     f"features: {labeled.features}")
+    console.print(f"report: {paths['html']}  numbers: {paths['json']}")
 
 
-def _print_curves(result, names) -> None:
-    curves = {n: result.curve(n) for n in names}
-    table = Table(title="Test accuracy per cycle (mean over seeds, 95% interval)")
-    table.add_column("cycle", justify="right")
-    table.add_column("labels", justify="right")
-    for n in names:
-        table.add_column(n, justify="right")
-    base = curves[names[0]]
-    for i, labels in enumerate(base.labels):
-        cells = [f"{c.mean[i]:.3f} [{c.low[i]:.3f}, {c.high[i]:.3f}]" if i < len(c.mean) else "" for c in curves.values()]
-        table.add_row(str(i), str(labels), *cells)
+def _print_summary(summary: dict) -> None:
+    ceiling = summary["ceiling_accuracy"]
+    table = Table(title=f"{summary['data']['name']}: full-pool accuracy {ceiling:.4f}; "
+                        f"{len(summary['seeds'])} seeds, medians over seeds")
+    for col in ("strategy", "AULC", "final acc.", "labels to 95%", "labels to 99%", "saved vs random (99%)",
+                "money saved", "p vs random", "plateau stop at"):
+        table.add_column(col, justify="left" if col == "strategy" else "right")
+    for name, s in summary["strategies"].items():
+        plateau = s["stopping"]["plateau"]["labels"]
+        table.add_row(
+            name, f"{s['aulc_mean']:.4f}", f"{s['final_accuracy']:.3f}",
+            "-" if s["labels_to_95"] is None else f"{s['labels_to_95']:.0f}",
+            "-" if s["labels_to_99"] is None else f"{s['labels_to_99']:.0f}",
+            "baseline" if name == "random" else ("-" if s["savings_vs_random_99"] is None else f"{s['savings_vs_random_99']:.0%}"),
+            "-" if s["money_saved_vs_random_99"] is None or name == "random" else f"{s['money_saved_vs_random_99']:,.2f}",
+            "-" if s["p_value_vs_random"] is None else f"{s['p_value_vs_random']:.3g}",
+            "-" if plateau is None else f"{plateau:.0f}",
+        )
     console.print(table)
-
-
-def _print_savings(result, names, price) -> None:
-    base = result.curve("random")
-    target = float(base.mean[-1])
-    table = Table(title=f"Labels to reach random's final accuracy ({target:.3f} at {base.labels[-1]} labels)")
-    for col in ("strategy", "AULC", "labels needed", "labels saved", "money saved"):
-        table.add_column(col, justify="right" if col != "strategy" else "left")
-    for n in names:
-        aulc = result.aulc(n)
-        needed, saved = result.labels_saved(n)
-        if n == "random":
-            row = [str(base.labels[-1]), "baseline", "-"]
-        elif needed is None:
-            row = ["not reached", "-", "-"]
-        else:
-            n_saved = int(base.labels[-1]) - needed
-            row = [str(needed), f"{n_saved} ({saved:.0%})", f"{n_saved * price:,.2f}"]
-        table.add_row(n, f"{aulc.mean():.4f}", *row)
-    console.print(table)
-
-
-def _plot(result, names, out: Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    out.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for n in names:
-        c = result.curve(n)
-        ax.plot(c.labels, c.mean, label=n, linestyle="--" if n == "random" else "-")
-        ax.fill_between(c.labels, c.low, c.high, alpha=0.2)
-    ax.set_xlabel("training labels")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path = out / "learning_curve.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    curves = {n: s["curve"] for n, s in summary["strategies"].items()}
+    acc = Table(title="Test accuracy per cycle (mean over seeds)")
+    acc.add_column("labels", justify="right")
+    for n in curves:
+        acc.add_column(n, justify="right")
+    first = next(iter(curves.values()))
+    for i, labels in enumerate(first["labels"]):
+        acc.add_row(str(labels), *[f"{c['accuracy'][i]:.3f}" if i < len(c["accuracy"]) else "" for c in curves.values()])
+    console.print(acc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -21,6 +21,12 @@ __all__ = [
     "UnknownLabelError",
     "InvalidParameterError",
     "BudgetExhaustedError",
+    "DataError",
+    "UnreadableFileError",
+    "MissingColumnError",
+    "EmptyLabelError",
+    "NonNumericColumnError",
+    "ModelImportError",
 ]
 
 
@@ -70,3 +76,27 @@ class InvalidParameterError(ActiveLabelError, ValueError):
 
 class BudgetExhaustedError(ActiveLabelError, RuntimeError):
     """Labeling more would exceed the label or money budget."""
+
+
+class DataError(ActiveLabelError, ValueError):
+    """A data file whose content cannot be used; the message names the file."""
+
+
+class UnreadableFileError(DataError):
+    """A file that is missing, of an unknown format, or cannot be parsed."""
+
+
+class MissingColumnError(DataError):
+    """A column asked for that the file does not have."""
+
+
+class EmptyLabelError(DataError):
+    """A label column with empty values; the message names the first row."""
+
+
+class NonNumericColumnError(DataError):
+    """A feature column that holds text or categories where numbers were expected."""
+
+
+class ModelImportError(ActiveLabelError, ImportError):
+    """A model import path that does not name an importable classifier."""

@@ -2,7 +2,8 @@
 
 For every seed, the held-out test set and the seed set depend only on the
 seed, so every strategy (random included) starts from the same labels and
-is measured on the same test items.
+is measured on the same test items. The ceiling is the same model trained
+on the whole pool of that seed, measured on the same test items.
 """
 
 from __future__ import annotations
@@ -11,15 +12,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from joblib import Parallel, delayed
 from scipy import stats
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from activelabel.errors import InvalidParameterError
 from activelabel.loop.learner import ActiveLearner, CycleRecord
+from activelabel.stopping import Plateau, StabilizingPredictions, check_stopping
 
-__all__ = ["Curve", "SimulationResult", "simulate", "default_model", "normalized_aulc"]
+__all__ = ["Curve", "SimulationResult", "simulate", "default_model", "normalized_aulc", "REPLAYED_RULES"]
+
+# Stopping rules replayed on every run to show where each would have stopped.
+REPLAYED_RULES = (Plateau(min_gain=0.5, patience=2), StabilizingPredictions(threshold=0.99, window=3))
 
 
 def default_model():
@@ -27,9 +34,10 @@ def default_model():
     return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
 
 
-def normalized_aulc(labels: np.ndarray, accuracy: np.ndarray) -> float:
+def normalized_aulc(labels, accuracy) -> float:
     """Area under the learning curve divided by its label range: the mean accuracy over the run."""
     labels = np.asarray(labels, dtype=float)
+    accuracy = np.asarray(accuracy, dtype=float)
     if len(labels) < 2 or labels[-1] == labels[0]:
         return float(accuracy[-1])
     return float(np.trapezoid(accuracy, labels) / (labels[-1] - labels[0]))
@@ -49,21 +57,34 @@ class Curve:
     high: np.ndarray
 
 
+def _median_or_none(values: list[float | None]) -> float | None:
+    """Median where a missing value counts as infinitely many labels; None when that median is infinite."""
+    m = float(np.median([np.inf if v is None else v for v in values]))
+    return None if np.isinf(m) else m
+
+
 @dataclass(frozen=True, kw_only=True)
 class SimulationResult:
-    """Histories per strategy and seed, with the summaries people ask for."""
+    """Histories per strategy and seed, the ceilings, and the summaries people ask for."""
 
     histories: dict[str, list[list[CycleRecord]]]
     seeds: list[int]
+    ceilings: list[float]
     price_per_label: float
+    settings: dict
 
     @property
     def strategies(self) -> list[str]:
         return list(self.histories)
 
+    @property
+    def ceiling_accuracy(self) -> float:
+        """Mean over seeds of the full-pool model's test accuracy."""
+        return float(np.mean(self.ceilings))
+
     def curve(self, strategy: str) -> Curve:
         runs = self.histories[strategy]
-        n = min(len(h) for h in runs)  # seeds stop at the same budget; guard anyway
+        n = min(len(h) for h in runs)
         labels = np.array([r.labels_used for r in runs[0][:n]])
         acc = np.array([[r.accuracy for r in h[:n]] for h in runs])
         mean = acc.mean(axis=0)
@@ -77,36 +98,106 @@ class SimulationResult:
 
     def aulc(self, strategy: str) -> np.ndarray:
         """Normalized AULC per seed."""
-        return np.array([normalized_aulc([r.labels_used for r in h], np.array([r.accuracy for r in h]))
+        return np.array([normalized_aulc([r.labels_used for r in h], [r.accuracy for r in h])
                          for h in self.histories[strategy]])
 
-    def labels_to_reach(self, strategy: str, target: float) -> int | None:
-        """Fewest labels at which the mean curve reaches ``target`` accuracy (None if never)."""
-        c = self.curve(strategy)
-        hit = np.flatnonzero(c.mean >= target - 1e-12)
-        return int(c.labels[hit[0]]) if len(hit) else None
+    def labels_to(self, strategy: str, fraction: float) -> float | None:
+        """Median over seeds of the labels needed to reach ``fraction`` of that seed's ceiling."""
+        per_seed = []
+        for history, ceiling in zip(self.histories[strategy], self.ceilings):
+            hit = [r.labels_used for r in history if r.accuracy >= fraction * ceiling - 1e-12]
+            per_seed.append(hit[0] if hit else None)
+        return _median_or_none(per_seed)
 
-    def labels_saved(self, strategy: str, baseline: str = "random") -> tuple[int | None, float]:
-        """Labels ``strategy`` needs to reach the baseline's final accuracy, and the saving.
+    def saving_vs_random(self, strategy: str, fraction: float) -> float | None:
+        """Share of random's labels saved to reach ``fraction`` of the ceiling (None if either misses)."""
+        mine, base = self.labels_to(strategy, fraction), self.labels_to("random", fraction)
+        if mine is None or base is None or base == 0:
+            return None
+        return 1.0 - mine / base
 
-        Returns
-        -------
-        needed : int or None
-            None when the strategy never reaches it.
-        saved_fraction : float
-            Share of the baseline's labels saved (0 when not reached).
-        """
-        base = self.curve(baseline)
-        needed = self.labels_to_reach(strategy, float(base.mean[-1]))
-        if needed is None:
-            return None, 0.0
-        return needed, 1.0 - needed / float(base.labels[-1])
+    def p_value_vs_random(self, strategy: str) -> float | None:
+        """Two-sided Wilcoxon signed-rank test on per-seed AULC against random (None for random)."""
+        if strategy == "random":
+            return None
+        diff = self.aulc(strategy) - self.aulc("random")
+        if len(diff) < 2 or np.allclose(diff, 0):
+            return 1.0
+        return float(stats.wilcoxon(diff).pvalue)
+
+    def stopping(self, strategy: str) -> dict:
+        """Where each replayed stopping rule would have stopped: median labels, mean accuracy and money."""
+        out = {}
+        for rule in REPLAYED_RULES:
+            points = [_first_stop(rule, h) for h in self.histories[strategy]]
+            hit = [p for p in points if p is not None]
+            out[rule.name] = {
+                "stopped_in_seeds": len(hit),
+                "labels": _median_or_none([None if p is None else p.labels_used for p in points]),
+                "accuracy": float(np.mean([p.accuracy for p in hit])) if hit else None,
+                "money_spent": float(np.mean([p.money_spent for p in hit])) if hit else None,
+            }
+        return out
+
+    def summary(self) -> dict:
+        """Every number of the run, as written to ``results.json``."""
+        strategies = {}
+        for name in self.strategies:
+            c = self.curve(name)
+            aulc = self.aulc(name)
+            to99, base99 = self.labels_to(name, 0.99), self.labels_to("random", 0.99)
+            strategies[name] = {
+                "aulc_mean": float(aulc.mean()),
+                "aulc_per_seed": [float(v) for v in aulc],
+                "final_accuracy": float(c.mean[-1]),
+                "labels_to_95": self.labels_to(name, 0.95),
+                "labels_to_99": to99,
+                "savings_vs_random_95": self.saving_vs_random(name, 0.95),
+                "savings_vs_random_99": self.saving_vs_random(name, 0.99),
+                "money_saved_vs_random_99": (None if to99 is None or base99 is None
+                                             else (base99 - to99) * self.price_per_label),
+                "p_value_vs_random": self.p_value_vs_random(name),
+                "stopping": self.stopping(name),
+                "curve": {"labels": [int(v) for v in c.labels], "accuracy": [float(v) for v in c.mean],
+                          "low": [float(v) for v in c.low], "high": [float(v) for v in c.high]},
+            }
+        return {
+            "settings": self.settings,
+            "seeds": self.seeds,
+            "ceiling_accuracy": self.ceiling_accuracy,
+            "ceiling_per_seed": [float(v) for v in self.ceilings],
+            "price_per_label": self.price_per_label,
+            "strategies": strategies,
+        }
+
+
+def _first_stop(rule, history: list[CycleRecord]) -> CycleRecord | None:
+    for i in range(len(history)):
+        if check_stopping([rule], history[: i + 1]):
+            return history[i]
+    return None
+
+
+def _run(model, X, y, strategy, seed, kwargs) -> tuple[str, int, list[CycleRecord]]:
+    learner = ActiveLearner(model, strategy=strategy, random_state=seed, **kwargs)
+    learner.start(X, y)
+    return strategy, seed, learner.run(lambda idx: y[idx], max_cycles=100_000)
+
+
+def _ceiling(model, X, y, seed, kwargs) -> tuple[str, int, float]:
+    """Test accuracy of the model trained on the whole pool of this seed's split."""
+    learner = ActiveLearner(model, random_state=seed, **kwargs)
+    learner.start(X, y)
+    pool = np.setdiff1d(np.arange(len(y)), learner.test_indices_)
+    fitted = clone(model).fit(X[pool], y[pool])
+    test = learner.test_indices_
+    return "__ceiling__", seed, float((fitted.predict(X[test]) == y[test]).mean())
 
 
 def simulate(X, y, *, strategies: Sequence[str] = ("default",), seeds: int | Sequence[int] = 3,
              model=None, batch_size: int = 10, seed_size=20, test_size=0.2, max_labels: int = 300,
-             random_fraction: float = 0.1, price_per_label: float = 0.0,
-             on_cycle: Callable[[str, int, CycleRecord], None] | None = None) -> SimulationResult:
+             random_fraction: float = 0.1, price_per_label: float = 0.0, n_jobs: int = 1,
+             on_run: Callable[[str, int], None] | None = None) -> SimulationResult:
     """Run every strategy, and random as the baseline, over the same seeds.
 
     Parameters
@@ -122,23 +213,32 @@ def simulate(X, y, *, strategies: Sequence[str] = ("default",), seeds: int | Seq
         Default :func:`default_model`.
     max_labels : int
         Training-label budget of every run.
-    on_cycle : callable, optional
-        Called as ``on_cycle(strategy, seed, record)`` after every cycle.
+    n_jobs : int
+        Runs (strategy x seed) in parallel processes; -1 for every core.
+    on_run : callable, optional
+        Called as ``on_run(strategy, seed)`` when a run finishes (the
+        ceiling runs report strategy ``"__ceiling__"``).
     """
+    X = np.asarray(X)
     y = np.asarray(y)
     seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else list(seeds)
     if not seed_list:
         raise InvalidParameterError("seeds must name at least one seed")
     names = list(dict.fromkeys([*strategies, "random"]))
     model = default_model() if model is None else model
-    histories: dict[str, list[list[CycleRecord]]] = {name: [] for name in names}
-    for name in names:
-        for seed in seed_list:
-            learner = ActiveLearner(model, strategy=name, batch_size=batch_size, seed_size=seed_size,
-                                    test_size=test_size, random_fraction=random_fraction,
-                                    max_labels=max_labels, price_per_label=price_per_label,
-                                    random_state=seed)
-            learner.start(X, y)
-            callback = None if on_cycle is None else (lambda r, name=name, seed=seed: on_cycle(name, seed, r))
-            histories[name].append(learner.run(lambda idx: y[idx], max_cycles=10_000, on_cycle=callback))
-    return SimulationResult(histories=histories, seeds=seed_list, price_per_label=price_per_label)
+    kwargs = dict(batch_size=batch_size, seed_size=seed_size, test_size=test_size,
+                  random_fraction=random_fraction, max_labels=max_labels, price_per_label=price_per_label)
+    # Fail fast, in this process, on settings every run would reject.
+    ActiveLearner(model, strategy=names[0], **kwargs).start(X, y)
+    tasks = [delayed(_ceiling)(model, X, y, s, kwargs) for s in seed_list]
+    tasks += [delayed(_run)(model, X, y, name, s, kwargs) for name in names for s in seed_list]
+    done: dict[tuple[str, int], object] = {}
+    for name, seed, value in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
+        done[name, seed] = value
+        if on_run is not None:
+            on_run(name, seed)
+    histories = {name: [done[name, s] for s in seed_list] for name in names}
+    settings = dict(kwargs, strategies=names, seeds=len(seed_list), model=repr(model))
+    return SimulationResult(histories=histories, seeds=seed_list,
+                            ceilings=[done["__ceiling__", s] for s in seed_list],
+                            price_per_label=price_per_label, settings=settings)

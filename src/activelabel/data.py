@@ -1,0 +1,199 @@
+"""Labeled data for simulation: files and built-in sets turned into features and labels.
+
+A file is CSV, Parquet or NPZ. Text columns become TF-IDF features reduced
+to a dense latent space (so diversity strategies can measure distances);
+table columns are imputed, scaled and, when named explicitly, one-hot
+encoded. Every problem raises a :class:`activelabel.errors.DataError`
+naming the file, the column and the row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from activelabel.errors import (
+    EmptyLabelError,
+    MissingColumnError,
+    NonNumericColumnError,
+    SingleClassError,
+    UnreadableFileError,
+)
+
+__all__ = ["LabeledData", "BUILTIN", "load_labeled", "featurize_text", "featurize_table"]
+
+BUILTIN = ("digits",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabeledData:
+    """Dense features, labels and where they came from."""
+
+    X: np.ndarray
+    y: np.ndarray
+    name: str
+    features: str  # how X was made, for the report
+
+
+def load_labeled(source: str, *, label_column: str = "label", text_column: str | None = None,
+                 feature_columns: list[str] | None = None, random_state: int = 0) -> LabeledData:
+    """Load a built-in data set or a labeled CSV, Parquet or NPZ file.
+
+    Parameters
+    ----------
+    source : str
+        ``digits`` or a path.
+    label_column : str
+        Column with the labels (for NPZ: the array name, ``y`` also accepted).
+    text_column : str, optional
+        Column of text: TF-IDF, reduced by truncated SVD.
+    feature_columns : list of str, optional
+        Columns to use; default every column but the label. Non-numeric
+        columns listed here are one-hot encoded; unlisted ones are an error.
+    """
+    if source in BUILTIN:
+        from sklearn.datasets import load_digits
+
+        X, y = load_digits(return_X_y=True)
+        return LabeledData(X=X.astype(np.float64), y=y, name="digits", features="8x8 pixel intensities")
+    path = Path(source)
+    if not path.is_file():
+        raise UnreadableFileError(f"{source}: no such file (built-in data sets: {', '.join(BUILTIN)})")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return _load_npz(path, label_column)
+    frame = _read_table(path, suffix)
+    if label_column not in frame.columns:
+        raise MissingColumnError(
+            f"{path}: no label column {label_column!r}; columns are {', '.join(map(str, frame.columns))}")
+    y = _labels(frame[label_column], path, first_line=2 if suffix == ".csv" else 0)
+    if text_column is not None:
+        if text_column not in frame.columns:
+            raise MissingColumnError(
+                f"{path}: no text column {text_column!r}; columns are {', '.join(map(str, frame.columns))}")
+        X, how = featurize_text(frame[text_column].fillna("").astype(str).tolist(), random_state)
+    else:
+        columns = feature_columns or [c for c in frame.columns if c != label_column]
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise MissingColumnError(
+                f"{path}: no feature column {missing[0]!r}; columns are {', '.join(map(str, frame.columns))}")
+        if not columns:
+            raise MissingColumnError(f"{path}: no feature column besides the label {label_column!r}")
+        X, how = featurize_table(frame[columns], path, categorical_ok=feature_columns is not None)
+    return LabeledData(X=X, y=y, name=path.stem, features=how)
+
+
+def _read_table(path: Path, suffix: str) -> pd.DataFrame:
+    try:
+        if suffix == ".csv":
+            frame = pd.read_csv(path)
+        elif suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            raise UnreadableFileError(f"{path}: unknown format {suffix!r}; use .csv, .parquet or .npz")
+    except UnreadableFileError:
+        raise
+    except UnicodeDecodeError as error:
+        raise UnreadableFileError(f"{path}: not UTF-8 text (byte {error.start}): {error.reason}") from None
+    except pd.errors.EmptyDataError:
+        raise UnreadableFileError(f"{path}: the file is empty") from None
+    except pd.errors.ParserError as error:
+        raise UnreadableFileError(f"{path}: cannot parse: {str(error).strip()}") from None
+    except (OSError, ValueError) as error:
+        raise UnreadableFileError(f"{path}: cannot read: {str(error).splitlines()[0]}") from None
+    if frame.empty:
+        raise UnreadableFileError(f"{path}: no rows")
+    return frame
+
+
+def _load_npz(path: Path, label_column: str) -> LabeledData:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = dict(z)
+    except Exception as error:  # numpy raises several types for a damaged archive
+        raise UnreadableFileError(f"{path}: cannot read as NPZ: {error}") from None
+    label_key = label_column if label_column in arrays else "y"
+    if "X" not in arrays or label_key not in arrays:
+        raise MissingColumnError(
+            f"{path}: needs arrays 'X' and {label_column!r} (or 'y'); it has {', '.join(arrays)}")
+    X = arrays["X"]
+    if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+        raise NonNumericColumnError(f"{path}: 'X' must be a 2-D numeric array, got shape {X.shape} {X.dtype}")
+    if len(arrays[label_key]) != len(X):
+        raise MissingColumnError(f"{path}: 'X' has {len(X)} rows but {label_key!r} has {len(arrays[label_key])}")
+    y = _labels(pd.Series(arrays[label_key]), path, first_line=0)
+    return LabeledData(X=X.astype(np.float64), y=y, name=path.stem, features=f"{X.shape[1]} numeric columns")
+
+
+def _labels(column: pd.Series, path: Path, first_line: int) -> np.ndarray:
+    """Labels as an array; empty values and single-class columns are errors."""
+    empty = column.isna() | (column.astype(str).str.strip() == "")
+    if empty.any():
+        row = int(np.flatnonzero(empty.to_numpy())[0])
+        where = f"line {row + first_line}" if first_line else f"row {row}"
+        raise EmptyLabelError(f"{path}: empty label in column {column.name!r} at {where} "
+                              f"({int(empty.sum())} empty in all)")
+    values = column.to_numpy()
+    if values.dtype == object:
+        values = values.astype(str)
+    classes = np.unique(values)
+    if len(classes) < 2:
+        raise SingleClassError(f"{path}: column {column.name!r} has only one class ({classes[0]!r})")
+    return values
+
+
+def featurize_text(texts: list[str], random_state: int = 0, n_components: int = 100) -> tuple[np.ndarray, str]:
+    """TF-IDF (unigrams and bigrams, sublinear tf) reduced by truncated SVD, rows L2-normalized.
+
+    The reduction gives the dense features that diversity strategies and
+    k-means need; the same features feed the model.
+    """
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import normalize
+
+    tfidf = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2, max_features=50_000)
+    try:
+        sparse = tfidf.fit_transform(texts)
+    except ValueError as error:  # empty vocabulary
+        raise NonNumericColumnError(f"text column has no usable words: {error}") from None
+    k = min(n_components, sparse.shape[1] - 1, sparse.shape[0] - 1)
+    dense = TruncatedSVD(n_components=max(k, 1), random_state=random_state).fit_transform(sparse)
+    return normalize(dense), f"TF-IDF ({sparse.shape[1]} terms) -> truncated SVD ({dense.shape[1]} dims)"
+
+
+def featurize_table(frame: pd.DataFrame, path: Path | str = "", categorical_ok: bool = False) -> tuple[np.ndarray, str]:
+    """Numeric columns imputed (median) and scaled; categorical ones imputed and one-hot encoded."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+    other = [c for c in frame.columns if c not in numeric]
+    if other and not categorical_ok:
+        col = other[0]
+        bad = frame[col].dropna()
+        row = int(np.flatnonzero(frame[col].notna().to_numpy())[0]) if len(bad) else 0
+        raise NonNumericColumnError(
+            f"{path}: column {col!r} is not numeric (value {str(bad.iloc[0])[:40]!r} in row {row}); "
+            "pass --text-column for text, or list it in --feature-columns to one-hot encode it")
+    all_empty = [c for c in numeric if frame[c].isna().all()]
+    if all_empty:
+        raise NonNumericColumnError(f"{path}: column {all_empty[0]!r} has no values")
+    parts = []
+    if numeric:
+        parts.append(("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric))
+    if other:
+        parts.append(("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
+                                           OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                      other))
+    frame = frame.copy()
+    for c in other:  # plain objects with NaN for missing: what SimpleImputer and OneHotEncoder expect
+        frame[c] = frame[c].astype(object).where(frame[c].notna(), np.nan)
+    X = ColumnTransformer(parts).fit_transform(frame)
+    return np.asarray(X, dtype=np.float64), f"{len(numeric)} numeric (scaled) + {len(other)} one-hot columns"

@@ -1,0 +1,147 @@
+"""The simulation report: ``results.json``, PNG plots and one self-contained HTML page.
+
+The HTML embeds its plots as base64 PNG and loads nothing from the
+network, so it opens offline and can be mailed as one file.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["write_report"]
+
+
+def _fmt(value, spec: str = ".3f", none: str = "not reached") -> str:
+    if value is None:
+        return none
+    return format(value, spec)
+
+
+def _plots(summary: dict, out: Path, title: str) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    strategies = summary["strategies"]
+    paths = {}
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name, s in strategies.items():
+        c = s["curve"]
+        ax.plot(c["labels"], c["accuracy"], label=name, linestyle="--" if name == "random" else "-",
+                color="black" if name == "random" else None)
+        ax.fill_between(c["labels"], c["low"], c["high"], alpha=0.15,
+                        color="black" if name == "random" else None)
+    ceiling = summary["ceiling_accuracy"]
+    ax.axhline(ceiling, color="grey", linewidth=0.8)
+    ax.axhline(0.99 * ceiling, color="grey", linewidth=0.8, linestyle=":")
+    ax.text(ax.get_xlim()[0], ceiling, " full pool", va="bottom", fontsize=8, color="grey")
+    ax.text(ax.get_xlim()[0], 0.99 * ceiling, " 99% of full pool", va="top", fontsize=8, color="grey")
+    ax.set(xlabel="training labels", ylabel="test accuracy", title=f"{title}: learning curves (95% band)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    paths["learning_curves"] = out / "learning_curves.png"
+    fig.savefig(paths["learning_curves"], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(strategies) + 1.5))
+    names = list(strategies)
+    for i, name in enumerate(names):
+        vals = strategies[name]["aulc_per_seed"]
+        ax.scatter(vals, np.full(len(vals), i), alpha=0.6, s=18)
+        ax.plot([np.mean(vals)], [i], marker="|", markersize=18, color="black")
+    ax.set_yticks(range(len(names)), names)
+    ax.set(xlabel="normalized AULC (per seed; bar = mean)", title=f"{title}: area under the learning curve")
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    paths["aulc"] = out / "aulc.png"
+    fig.savefig(paths["aulc"], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(strategies) + 1.5))
+    budget = summary["settings"]["max_labels"]
+    vals = [strategies[n]["labels_to_99"] for n in names]
+    bars = ax.barh(range(len(names)), [budget if v is None else v for v in vals],
+                   color=["lightgrey" if v is None else ("black" if n == "random" else "C0")
+                          for n, v in zip(names, vals)])
+    for bar, v in zip(bars, vals):
+        ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2,
+                " not reached" if v is None else f" {v:.0f}", va="center", fontsize=8)
+    ax.set_yticks(range(len(names)), names)
+    ax.set(xlabel="training labels (median over seeds)", title=f"{title}: labels to reach 99% of full-pool accuracy")
+    fig.tight_layout()
+    paths["labels_to_99"] = out / "labels_to_99.png"
+    fig.savefig(paths["labels_to_99"], dpi=110)
+    plt.close(fig)
+    return paths
+
+
+def _table(summary: dict) -> str:
+    price = summary["price_per_label"]
+    head = ("strategy", "AULC", "final acc.", "labels to 95%", "labels to 99%", "saved vs random (99%)",
+            "money saved (99%)", "p vs random", "plateau stop", "stabilizing stop")
+    rows = []
+    for name, s in summary["strategies"].items():
+        stop = s["stopping"]
+        cells = (
+            name, f"{s['aulc_mean']:.4f}", f"{s['final_accuracy']:.3f}", _fmt(s["labels_to_95"], ".0f"),
+            _fmt(s["labels_to_99"], ".0f"),
+            "baseline" if name == "random" else _fmt(s["savings_vs_random_99"], ".0%", "-"),
+            "-" if name == "random" else _fmt(s["money_saved_vs_random_99"], ",.2f", "-"),
+            "-" if s["p_value_vs_random"] is None else f"{s['p_value_vs_random']:.3g}",
+            _stop_cell(stop["plateau"], price), _stop_cell(stop["stabilizing_predictions"], price),
+        )
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+    return ("<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead><tbody>"
+            + "".join(rows) + "</tbody></table>")
+
+
+def _stop_cell(stop: dict, price: float) -> str:
+    if stop["labels"] is None:
+        return "did not fire"
+    return f"{stop['labels']:.0f} labels, acc. {stop['accuracy']:.3f}, spent {stop['money_spent']:,.2f}"
+
+
+def write_report(summary: dict, out: Path, title: str, description: str = "") -> dict[str, Path]:
+    """Write ``results.json``, the PNG plots and ``report.html`` into ``out``; return their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = _plots(summary, out, title)
+    paths["json"] = out / "results.json"
+    paths["json"].write_text(json.dumps(summary, indent=2, allow_nan=False))
+    images = "".join(
+        f'<figure><img alt="{html.escape(k)}" src="data:image/png;base64,'
+        f'{base64.b64encode(p.read_bytes()).decode()}"></figure>'
+        for k, p in paths.items() if p.suffix == ".png")
+    st = summary["settings"]
+    settings = (f"{len(summary['seeds'])} seeds; batch {st['batch_size']}; seed set {st['seed_size']}; "
+                f"test set {st['test_size']}; budget {st['max_labels']} labels; random share "
+                f"{st['random_fraction']:.0%}; {summary['price_per_label']:,.2f} per label; model {st['model']}")
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}: activelabel simulation</title>
+<style>
+body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}}
+table{{border-collapse:collapse;font-size:0.9em}} td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
+td:first-child,th:first-child{{text-align:left}} img{{max-width:100%}} .muted{{color:#666}}
+</style></head><body>
+<h1>{html.escape(title)}: active learning against random sampling</h1>
+<p class="muted">{html.escape(description)}</p>
+<p>{html.escape(settings)}</p>
+<p>Full-pool accuracy (the ceiling, the same model trained on every pool item): <b>{summary['ceiling_accuracy']:.4f}</b>.
+Labels to 95% / 99% are medians over seeds of the first labeled-set size whose test accuracy reaches that share of
+the seed's ceiling. The p-value is a two-sided Wilcoxon signed-rank test on per-seed AULC against random.
+Stopping columns show where each rule would have stopped (median labels; mean accuracy and money there).</p>
+{_table(summary)}
+{images}
+<p class="muted">All numbers are in results.json beside this file.</p>
+</body></html>
+"""
+    paths["html"] = out / "report.html"
+    paths["html"].write_text(page, encoding="utf-8")
+    return paths
