@@ -116,7 +116,9 @@ def _print_summary(summary: dict) -> None:
                         f"{len(summary['seeds'])} seeds, medians over seeds")
     for col in ("strategy", "AULC", "final acc.", "labels to 95%", "labels to 99%", "saved vs random (99%)",
                 "money saved", "p vs random", "plateau stop at"):
-        table.add_column(col, justify="left" if col == "strategy" else "right")
+        # names and "baseline" stay whole on narrow terminals; headers wrap instead
+        table.add_column(col, justify="left" if col == "strategy" else "right", min_width=8,
+                         no_wrap=col == "strategy")
     for name, s in summary["strategies"].items():
         plateau = s["stopping"]["plateau"]["labels"]
         table.add_row(

@@ -142,7 +142,7 @@ def _labels(column: pd.Series, path: Path, first_line: int) -> np.ndarray:
         values = values.astype(str)
     classes = np.unique(values)
     if len(classes) < 2:
-        raise SingleClassError(f"{path}: column {column.name!r} has only one class ({classes[0]!r})")
+        raise SingleClassError(f"{path}: column {column.name!r} has only one class ({classes[0].item()!r})")
     return values
 
 

@@ -1,0 +1,70 @@
+"""Simulation: reproducible numbers, honest ceilings, and the summaries worked out by hand."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from activelabel.loop.simulate import SimulationResult, normalized_aulc, simulate
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X, y
+
+
+def test_same_seed_same_numbers_in_series_and_in_parallel(digits):
+    """Two runs with the same seeds give identical summaries, whether run in one process or two."""
+    X, y = digits
+    kwargs = dict(strategies=["default", "entropy"], seeds=2, batch_size=20, max_labels=60)
+    a = simulate(X, y, n_jobs=1, **kwargs).summary()
+    b = simulate(X, y, n_jobs=2, **kwargs).summary()
+    assert a == b
+    assert a["strategies"]["default"]["curve"]["labels"] == [20, 40, 60]
+
+
+def test_ceiling_is_the_full_pool_model(digits):
+    """The ceiling beats every 60-label run and is the same for every strategy."""
+    X, y = digits
+    result = simulate(X, y, strategies=["margin"], seeds=2, batch_size=20, max_labels=60)
+    assert len(result.ceilings) == 2
+    for name in result.strategies:
+        assert result.ceiling_accuracy > result.curve(name).mean[-1]
+
+
+def record(labels, accuracy):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(labels_used=labels, accuracy=accuracy, accuracy_ci=(accuracy, accuracy),
+                           money_spent=labels * 1.0, cycle=0, macro_f1=accuracy, stop_predictions=None)
+
+
+def hand_result():
+    """Two seeds, ceilings 1.0; 'fast' reaches 0.99 at 20 labels, random at 40 in one seed and never in the other."""
+    fast = [[record(10, 0.9), record(20, 0.99), record(30, 0.99), record(40, 1.0)],
+            [record(10, 0.9), record(20, 0.995), record(30, 1.0), record(40, 1.0)]]
+    rand = [[record(10, 0.9), record(20, 0.92), record(30, 0.95), record(40, 0.99)],
+            [record(10, 0.9), record(20, 0.91), record(30, 0.93), record(40, 0.96)]]
+    return SimulationResult(histories={"fast": fast, "random": rand}, seeds=[0, 1], ceilings=[1.0, 1.0],
+                            price_per_label=2.0, settings={"max_labels": 40})
+
+
+def test_labels_to_reach_is_a_median_with_misses_as_infinite():
+    r = hand_result()
+    assert r.labels_to("fast", 0.99) == 20
+    assert r.labels_to("random", 0.95) == 35  # median of 30 and 40
+    assert r.labels_to("random", 0.99) is None  # median of 40 and "never"
+    assert r.saving_vs_random("fast", 0.95) == pytest.approx(1 - 20 / 35)
+    assert r.saving_vs_random("fast", 0.99) is None
+
+
+def test_aulc_by_hand():
+    assert normalized_aulc([10, 20, 30], [0.5, 0.7, 0.9]) == pytest.approx(0.7)
+    r = hand_result()
+    np.testing.assert_allclose(r.aulc("fast"), [(0.945 + 0.99 + 0.995) / 3, (0.9475 + 0.9975 + 1.0) / 3])
+
+
+def test_wilcoxon_p_value():
+    r = hand_result()
+    assert r.p_value_vs_random("random") is None
+    assert 0 < r.p_value_vs_random("fast") <= 1
