@@ -11,6 +11,7 @@ from sklearn.svm import SVC
 from activelabel.errors import (
     BatchTooLargeError,
     EmptyPoolError,
+    InvalidParameterError,
     MissingPredictProbaError,
     SingleClassError,
     UnknownLabelError,
@@ -223,3 +224,30 @@ def test_labels_of_the_wrong_length():
     pending = learner.start(np.random.default_rng(0).normal(size=(50, 3)))
     with pytest.raises(ShapeMismatchError, match="labels of shape"):
         learner.teach(pending[:3], [0, 1])
+
+
+def farthest_first(context):
+    """A callable strategy: the candidates with the largest feature norm."""
+    norms = np.linalg.norm(context.X[context.candidates], axis=1)
+    return context.candidates[np.argsort(-norms)[: context.batch_size]]
+
+
+def test_callable_strategy(digits):
+    """A callable gets the context, its picks are used as they are, and its name is recorded."""
+    X, y = digits
+    learner = ActiveLearner(lr(), strategy=farthest_first, batch_size=10, max_labels=40, random_state=0)
+    learner.start(X, y)
+    history = learner.run(lambda idx: y[idx])
+    assert history[0].strategy == "farthest_first"
+    first = history[0].selected
+    assert len(first) == 10 and not learner.is_test_[first].any()
+
+
+def test_callable_strategy_breaking_the_contract(digits):
+    X, y = digits
+    learner = ActiveLearner(lr(), strategy=lambda ctx: ctx.candidates[:3], batch_size=10, random_state=0)
+    learner.start(X, y)
+    learner.teach(learner.pending, y[learner.pending])
+    with pytest.raises(InvalidParameterError, match="returned 3 indices"):
+        learner.cycle()
+    assert learner.history_ == []

@@ -2,6 +2,6 @@
 
 from activelabel.loop.cost import CostModel, CostSummary
 from activelabel.loop.evaluation import Metrics, evaluate
-from activelabel.loop.learner import ActiveLearner, CycleRecord
+from activelabel.loop.learner import ActiveLearner, CycleRecord, QueryContext
 
-__all__ = ["ActiveLearner", "CostModel", "CostSummary", "CycleRecord", "Metrics", "evaluate"]
+__all__ = ["ActiveLearner", "CostModel", "CostSummary", "CycleRecord", "QueryContext", "Metrics", "evaluate"]

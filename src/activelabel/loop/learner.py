@@ -30,10 +30,10 @@ from activelabel.loop.cost import CostModel
 from activelabel.loop.evaluation import evaluate
 from activelabel.models import check_probabilistic, committee_samples, predict_proba_aligned
 from activelabel.stopping import LabelBudget, MoneyBudget, StopDecision, check_stopping
-from activelabel.strategies import STRATEGIES, select_batch
+from activelabel.strategies import STRATEGIES, Batch, select_batch
 from activelabel.strategies._checks import check_features, check_fraction
 
-__all__ = ["ActiveLearner", "CycleRecord"]
+__all__ = ["ActiveLearner", "CycleRecord", "QueryContext", "strategy_name"]
 
 _COMMITTEE_STRATEGIES = {"vote_entropy", "consensus_entropy", "kl_disagreement", "bald"}
 # Ensembles whose members committee_samples can ask one by one.
@@ -201,7 +201,7 @@ class ActiveLearner:
             The test items, then the seed items, awaiting labels.
         """
         check_probabilistic(self.model)
-        if self.strategy not in STRATEGIES:
+        if not callable(self.strategy) and self.strategy not in STRATEGIES:
             raise UnknownStrategyError(f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
         check_fraction("random_fraction", self.random_fraction)
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
@@ -327,7 +327,7 @@ class ActiveLearner:
         record = CycleRecord(
             cycle=len(self.history_), labels_used=len(train), test_labels=len(test),
             accuracy=metrics.accuracy, accuracy_ci=metrics.accuracy_ci,
-            macro_f1=metrics.macro_f1, macro_f1_ci=metrics.macro_f1_ci, strategy=self.strategy,
+            macro_f1=metrics.macro_f1, macro_f1_ci=metrics.macro_f1_ci, strategy=strategy_name(self.strategy),
             selected=np.empty(0, dtype=np.intp), n_random=0, seconds=0.0, money_spent=cost.spent,
             budget_left=cost.budget_left, full_pool_cost=cost.full_pool_cost, saving=cost.saving,
             classes_seen=len(seen), stop_predictions=stop_pred)
@@ -420,14 +420,56 @@ class ActiveLearner:
     def _select(self, model, cls: np.ndarray, size: int, train: np.ndarray, y_train: np.ndarray):
         X = self.X_
         proba = predict_proba_aligned(model, X, cls)
+        mask = self.has_label_ | self.is_test_
+        mask[self.pending_] = True
+        if callable(self.strategy):
+            return self._custom(model, proba, cls, mask, size, train, y_train)
         samples = None
         if self.strategy in _COMMITTEE_STRATEGIES:
             samples = committee_samples(self._committee(model, train, y_train), X, cls)
-        mask = self.has_label_ | self.is_test_
-        mask[self.pending_] = True
         return select_batch(self.strategy, batch_size=size, proba=proba, samples=samples, X=X,
                             labeled_mask=mask, random_fraction=self.random_fraction,
                             random_state=self._select_rng)
+
+    def _custom(self, model, proba, cls, mask, size, train, y_train) -> Batch:
+        """Run a callable strategy and check that it kept the batch contract."""
+        candidates = np.flatnonzero(~mask)
+        context = QueryContext(model=model, X=self.X_, proba=proba, classes=cls, candidates=candidates,
+                               labeled=train, y_labeled=y_train, batch_size=size, rng=self._select_rng)
+        picks = np.asarray(self.strategy(context)).astype(np.intp).ravel()
+        name = strategy_name(self.strategy)
+        if len(picks) != size or len(np.unique(picks)) != size or not np.isin(picks, candidates).all():
+            raise InvalidParameterError(
+                f"strategy {name!r} returned {len(picks)} indices ({len(np.unique(picks))} distinct) "
+                f"where {size} distinct candidates were asked for")
+        return Batch(indices=picks, scores=np.full(len(self.X_), np.nan), strategy=name, n_random=0)
+
+
+def strategy_name(strategy) -> str:
+    """A strategy's name: the string itself, or a callable's ``name`` or ``__name__``."""
+    if isinstance(strategy, str):
+        return strategy
+    return getattr(strategy, "name", None) or getattr(strategy, "__name__", type(strategy).__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueryContext:
+    """What a callable strategy gets: the fitted model, the pool and who is labeled.
+
+    A callable strategy returns ``batch_size`` distinct indices taken from
+    ``candidates`` (unlabeled, not test, not pending). No random share is
+    added to its picks.
+    """
+
+    model: object
+    X: np.ndarray
+    proba: np.ndarray
+    classes: np.ndarray
+    candidates: np.ndarray
+    labeled: np.ndarray
+    y_labeled: np.ndarray
+    batch_size: int
+    rng: np.random.Generator
 
 
 def _plain(value):

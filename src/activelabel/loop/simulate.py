@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from activelabel.errors import InvalidParameterError
-from activelabel.loop.learner import ActiveLearner, CycleRecord
+from activelabel.loop.learner import ActiveLearner, CycleRecord, strategy_name
 from activelabel.stopping import Plateau, StabilizingPredictions, check_stopping
 
 __all__ = ["Curve", "SimulationResult", "simulate", "default_model", "normalized_aulc", "REPLAYED_RULES"]
@@ -181,7 +181,7 @@ def _first_stop(rule, history: list[CycleRecord]) -> CycleRecord | None:
 def _run(model, X, y, strategy, seed, kwargs) -> tuple[str, int, list[CycleRecord]]:
     learner = ActiveLearner(model, strategy=strategy, random_state=seed, **kwargs)
     learner.start(X, y)
-    return strategy, seed, learner.run(lambda idx: y[idx], max_cycles=100_000)
+    return strategy_name(strategy), seed, learner.run(lambda idx: y[idx], max_cycles=100_000)
 
 
 def _ceiling(model, X, y, seed, kwargs) -> tuple[str, int, float]:
@@ -205,8 +205,9 @@ def simulate(X, y, *, strategies: Sequence[str] = ("default",), seeds: int | Seq
     X : array-like of shape (n_items, n_features)
     y : array-like of shape (n_items,)
         The true labels; the oracle answers from them.
-    strategies : sequence of str
-        Random is added as the baseline when missing.
+    strategies : sequence of str or callable
+        Strategy names, or callables taking a :class:`QueryContext` (named
+        by their ``name`` or ``__name__``). Random is added as the baseline.
     seeds : int or sequence of int
         Number of seeds (0..n-1), or the seeds themselves.
     model : scikit-learn classifier, optional
@@ -224,14 +225,15 @@ def simulate(X, y, *, strategies: Sequence[str] = ("default",), seeds: int | Seq
     seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else list(seeds)
     if not seed_list:
         raise InvalidParameterError("seeds must name at least one seed")
-    names = list(dict.fromkeys([*strategies, "random"]))
+    by_name = {strategy_name(s): s for s in [*strategies, "random"]}
+    names = list(by_name)
     model = default_model() if model is None else model
     kwargs = dict(batch_size=batch_size, seed_size=seed_size, test_size=test_size,
                   random_fraction=random_fraction, max_labels=max_labels, price_per_label=price_per_label)
     # Fail fast, in this process, on settings every run would reject.
-    ActiveLearner(model, strategy=names[0], **kwargs).start(X, y)
+    ActiveLearner(model, strategy=by_name[names[0]], **kwargs).start(X, y)
     tasks = [delayed(_ceiling)(model, X, y, s, kwargs) for s in seed_list]
-    tasks += [delayed(_run)(model, X, y, name, s, kwargs) for name in names for s in seed_list]
+    tasks += [delayed(_run)(model, X, y, by_name[name], s, kwargs) for name in names for s in seed_list]
     done: dict[tuple[str, int], object] = {}
     for name, seed, value in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
         done[name, seed] = value
