@@ -1,0 +1,131 @@
+"""Label efficiency: activelabel's strategies and the peers' against random, one protocol, one run.
+
+For every data set and seed, the held-out test split and the seed set are
+shared by every strategy (activelabel's, modAL's, scikit-activeml's,
+small-text's and random); all use the same model (standardized features into
+logistic regression). Per data set it writes ``benchmarks/results/<name>/``
+(report.html, results.json, plots) and prints a table; at the end it checks
+the targets of the default strategy.
+
+Usage::
+
+    .venv/bin/pip install -r benchmarks/requirements.txt
+    .venv/bin/python benchmarks/label_efficiency.py                       # everything, 10 seeds
+    .venv/bin/python benchmarks/label_efficiency.py --datasets digits --seeds 3 --peers none
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).parent))
+from peers import PEERS  # noqa: E402
+
+from activelabel.data import LabeledData, load_labeled  # noqa: E402
+from activelabel.loop.simulate import simulate  # noqa: E402
+from activelabel.report import write_report  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+OURS = ["default", "margin", "entropy", "kcenter"]
+
+# name -> (how to load, batch size, label budget)
+DATASETS = {
+    "digits": (lambda: load_labeled("digits"), 20, 1000),
+    "satimage": (lambda: load_labeled(str(DATA / "satimage.parquet")), 25, 1500),
+    "sms_spam": (lambda: load_labeled(str(DATA / "sms_spam.parquet"), text_column="text"), 20, 800),
+    "pendigits": (lambda: load_labeled(str(DATA / "pendigits.parquet")), 50, 3000),
+    "fashion_mnist": (None, 50, 3000),
+}
+
+
+def fashion_10k() -> LabeledData:
+    """Fashion-MNIST: a random 12,500 images, so the pool is 10,000 after the 20% test split."""
+    z = np.load(DATA / "fashion_mnist.npz")
+    rows = np.sort(np.random.default_rng(0).choice(len(z["y"]), 12_500, replace=False))
+    return LabeledData(X=z["X"][rows].astype(np.float64) / 255.0, y=z["y"][rows], name="fashion_mnist",
+                       features="784 pixels scaled to [0, 1]; 12,500 random images")
+
+
+def run_dataset(name: str, seeds: int, peers: list[str], jobs: int, out: Path, console: Console) -> dict:
+    loader, batch, budget = DATASETS[name]
+    data = fashion_10k() if name == "fashion_mnist" else loader()
+    strategies = [*OURS, *(PEERS[p] for p in peers)]
+    total = (len(strategies) + 2) * seeds
+    t0 = time.perf_counter()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task(f"{name}", total=total)
+        result = simulate(data.X, data.y, strategies=strategies, seeds=seeds, batch_size=batch, max_labels=budget,
+                          n_jobs=jobs, on_run=lambda s, seed: progress.advance(task))
+    summary = result.summary()
+    summary["data"] = {"name": name, "items": int(len(data.y)), "features": data.features,
+                       "classes": int(len(np.unique(data.y)))}
+    summary["seconds"] = time.perf_counter() - t0
+    summary["targets"] = targets(summary, peers)
+    write_report(summary, out / name, title=name, description=data.features)
+    print_table(summary, console)
+    return summary
+
+
+def targets(summary: dict, peers: list[str]) -> dict:
+    """The default's checks: half random's labels, never significantly worse, ties or beats the best peer."""
+    s = summary["strategies"]
+    d = s["default"]
+    worse = d["aulc_mean"] < s["random"]["aulc_mean"] and (d["p_value_vs_random"] or 1) < 0.05
+    out = {"savings_vs_random_99": d["savings_vs_random_99"],
+           "half_of_random_labels": d["savings_vs_random_99"] is not None and d["savings_vs_random_99"] >= 0.5,
+           "significantly_worse_than_random": bool(worse)}
+    if peers:
+        best = max(peers, key=lambda p: s[p]["aulc_mean"])
+        diff = np.array(d["aulc_per_seed"]) - np.array(s[best]["aulc_per_seed"])
+        p = 1.0 if np.allclose(diff, 0) else float(stats.wilcoxon(diff).pvalue)
+        out.update(best_peer=best, best_peer_aulc=s[best]["aulc_mean"], default_aulc=d["aulc_mean"],
+                   p_vs_best_peer=p,
+                   ties_or_beats_best_peer=bool(d["aulc_mean"] >= s[best]["aulc_mean"] or p >= 0.05))
+    return out
+
+
+def print_table(summary: dict, console: Console) -> None:
+    st = summary["settings"]
+    table = Table(title=f"{summary['data']['name']}: ceiling {summary['ceiling_accuracy']:.4f}; "
+                        f"batch {st['batch_size']}, budget {st['max_labels']}, {len(summary['seeds'])} seeds, "
+                        f"{summary['seconds']:.0f} s")
+    for col in ("strategy", "AULC", "labels to 99%", "saved vs random", "p vs random"):
+        table.add_column(col, justify="left" if col == "strategy" else "right", no_wrap=True)
+    rows = sorted(summary["strategies"].items(), key=lambda kv: -kv[1]["aulc_mean"])
+    for name, s in rows:
+        table.add_row(name, f"{s['aulc_mean']:.4f}",
+                      "-" if s["labels_to_99"] is None else f"{s['labels_to_99']:.0f}",
+                      "baseline" if name == "random" else
+                      ("-" if s["savings_vs_random_99"] is None else f"{s['savings_vs_random_99']:.0%}"),
+                      "-" if s["p_value_vs_random"] is None else f"{s['p_value_vs_random']:.3g}")
+    console.print(table)
+    console.print(f"targets: {json.dumps(summary['targets'])}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--peers", nargs="+", default=["all"], help="peer names, 'all' or 'none'")
+    parser.add_argument("--jobs", type=int, default=-1)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    peers = list(PEERS) if args.peers == ["all"] else [] if args.peers == ["none"] else args.peers
+    console = Console()
+    for name in args.datasets:
+        run_dataset(name, args.seeds, peers, args.jobs, args.out, console)
+
+
+if __name__ == "__main__":
+    main()
