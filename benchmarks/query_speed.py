@@ -1,22 +1,37 @@
 """Seconds and peak memory of selecting a batch from large pools.
 
-For every pool size the same probabilities and features feed activelabel's
-``entropy`` and ``default`` strategies and a plain NumPy floor measured in
-the same run: entropy written the obvious way, then ``np.argpartition``.
-Ratios against the floor are what to read; absolute seconds depend on the
-machine.
+Part 1, in this process: for every pool size the same probabilities and
+features feed activelabel's ``entropy`` and ``default`` strategies and a
+plain NumPy floor measured in the same run: entropy written the obvious
+way, then ``np.argpartition``.
+
+Part 2 (``--peers``): activelabel against the peers' uncertainty and
+diversity strategies (modAL, scikit-activeml, small-text; install
+``benchmarks/requirements.txt``). Each measurement runs in its own process
+with the same pool, a logistic regression fitted on 1,000 labeled items,
+a 300 s time limit and a 16 GB address-space limit; it includes the
+strategy's own ``predict_proba`` over the pool. A peer that timed out at a
+size is not run at larger sizes.
+
+Ratios are what to read; absolute seconds depend on the machine.
 
 Usage::
 
-    .venv/bin/python benchmarks/query_speed.py            # 10k, 100k, 1M items
-    .venv/bin/python benchmarks/query_speed.py --sizes 10000 100000
+    .venv/bin/python benchmarks/query_speed.py                  # part 1: 10k, 100k, 1M items
+    .venv/bin/python benchmarks/query_speed.py --peers          # part 2 as well
+    .venv/bin/python benchmarks/query_speed.py --sizes 10000 100000 --peers
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
+import subprocess
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 from rich.console import Console
@@ -66,10 +81,108 @@ def peak_bytes(fn) -> int:
     return peak - base
 
 
+TIME_LIMIT = 300
+MEMORY_LIMIT = 16 * 2**30
+N_LABELED = 1000
+PEER_METHODS = ["activelabel default", "activelabel entropy", "modal_margin", "skal_margin", "modal_ranked_batch",
+                "skal_coreset", "skal_typiclust", "skal_clue", "skal_badge", "skal_probcover",
+                "smalltext_kmeans", "smalltext_coreset"]
+
+
+def worker(method: str, n: int) -> None:
+    """Time one selection on the shared pool; print seconds and peak RSS as JSON."""
+    from sklearn.linear_model import LogisticRegression
+
+    from activelabel.loop.learner import QueryContext
+
+    rng = np.random.default_rng(0)
+    X, proba = make_pool(n, rng)
+    y = proba.argmax(axis=1)
+    labeled = np.arange(N_LABELED)
+    model = LogisticRegression(max_iter=300).fit(X[labeled], y[labeled])
+    mask = np.zeros(n, dtype=bool)
+    mask[labeled] = True
+    t = time.perf_counter()
+    if method.startswith("activelabel"):
+        p = model.predict_proba(X)
+        picks = select_batch(method.split()[1], batch_size=BATCH, proba=p, X=X, labeled_mask=mask,
+                             random_state=0).indices
+    else:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from peers import PEERS
+
+        ctx = QueryContext(model=model, X=X, proba=None, classes=np.arange(N_CLASSES),
+                           candidates=np.arange(N_LABELED, n), labeled=labeled, y_labeled=y[labeled],
+                           batch_size=BATCH, rng=np.random.default_rng(0))
+        picks = PEERS[method](ctx)
+    seconds = time.perf_counter() - t
+    assert len(np.unique(picks)) == BATCH
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"seconds": seconds, "peak_rss": peak}))
+
+
+def _limit_memory() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def measure(method: str, n: int) -> dict:
+    """Run :func:`worker` in a fresh process under the time and memory limits."""
+    try:
+        out = subprocess.run([sys.executable, __file__, "--worker", method, str(n)], capture_output=True,
+                             text=True, timeout=TIME_LIMIT + 60, preexec_fn=_limit_memory)
+    except subprocess.TimeoutExpired:
+        return {"status": f"> {TIME_LIMIT} s"}
+    if out.returncode != 0:
+        tail = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"
+        if "MemoryError" in tail or "Unable to allocate" in tail or out.returncode == -9:
+            return {"status": "> 16 GB"}
+        return {"status": f"failed: {tail[:80]}"}
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if result["seconds"] > TIME_LIMIT:
+        return {"status": f"> {TIME_LIMIT} s", **result}
+    return {"status": "ok", **result}
+
+
+def peers_table(sizes: list[int], console: Console) -> None:
+    results: dict[str, dict[int, dict]] = {m: {} for m in PEER_METHODS}
+    for n in sizes:
+        for method in PEER_METHODS:
+            earlier = [r for r in results[method].values() if r["status"] != "ok"]
+            if earlier:
+                results[method][n] = {"status": earlier[0]["status"] + " (smaller pool)"}
+                continue
+            with console.status(f"{method} on {n:,} items"):
+                results[method][n] = measure(method, n)
+    table = Table(title=f"Selecting {BATCH} of n items with 1,000 labeled: seconds (peak RSS GB); "
+                        f"x = seconds / activelabel default")
+    table.add_column("method")
+    for n in sizes:
+        table.add_column(f"{n:,}", justify="right")
+    for method in PEER_METHODS:
+        cells = []
+        for n in sizes:
+            r, ours = results[method][n], results["activelabel default"][n]
+            if r["status"] != "ok":
+                cells.append(r["status"])
+                continue
+            ratio = r["seconds"] / ours["seconds"] if ours["status"] == "ok" else float("nan")
+            cells.append(f"{r['seconds']:.2f} s ({r['peak_rss'] / 2**30:.1f}) x{ratio:.1f}")
+        table.add_row(method, *cells)
+    console.print(table)
+    (Path(__file__).parent / "results").mkdir(exist_ok=True)
+    (Path(__file__).parent / "results" / "query_speed_peers.json").write_text(
+        json.dumps({m: {str(n): r for n, r in v.items()} for m, v in results.items()}, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--peers", action="store_true", help="also time the peers (part 2)")
+    parser.add_argument("--worker", nargs=2, metavar=("METHOD", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        worker(args.worker[0], int(args.worker[1]))
+        return
     console = Console()
     rng = np.random.default_rng(0)
     table = Table(title=f"Selecting {BATCH} items, {N_FEATURES} float32 features, {N_CLASSES} classes")
@@ -92,6 +205,8 @@ def main() -> None:
                           f"{peak / 2**20 / x_mb:.2f}")
         del X, proba
     console.print(table)
+    if args.peers:
+        peers_table(args.sizes, console)
 
 
 if __name__ == "__main__":

@@ -68,10 +68,10 @@ def simulate(
     strategies: Annotated[list[str], typer.Option("--strategies", "--strategy", "-s", help="Strategies to compare with random (repeat or comma-separate).")] = ["default"],  # noqa: B006
     model: Annotated[str | None, typer.Option(help="scikit-learn classifier import path (default: scaled logistic regression).")] = None,
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per strategy.")] = 10,
-    batch_size: Annotated[int, typer.Option(min=1, help="Items labeled per cycle.")] = 10,
+    batch_size: Annotated[int, typer.Option(min=1, help="Items labeled per cycle.")] = 20,
     seed_size: Annotated[int, typer.Option(min=2, help="Random seed set size.")] = 20,
     test_size: Annotated[float, typer.Option(help="Held-out test share (0-1) or count.")] = 0.2,
-    budget: Annotated[int, typer.Option(min=1, help="Training labels per run.")] = 300,
+    budget: Annotated[int, typer.Option(min=1, help="Training labels per run.")] = 1000,
     cost_per_label: Annotated[float, typer.Option(min=0, help="Price of one label.")] = 1.0,
     jobs: Annotated[int, typer.Option(help="Parallel processes (-1: every core).")] = -1,
     out: Annotated[Path, typer.Option(help="Folder for report.html, results.json and the plots.")] = Path("activelabel-out"),
