@@ -32,12 +32,13 @@ def _plots(summary: dict, out: Path, title: str) -> dict[str, Path]:
     paths = {}
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    for name, s in strategies.items():
+    palette = plt.get_cmap("tab20").colors  # 20 distinct colours: peers and ours never share one
+    for i, (name, s) in enumerate(strategies.items()):
         c = s["curve"]
+        color = "black" if name == "random" else palette[i % len(palette)]
         ax.plot(c["labels"], c["accuracy"], label=name, linestyle="--" if name == "random" else "-",
-                color="black" if name == "random" else None)
-        ax.fill_between(c["labels"], c["low"], c["high"], alpha=0.15,
-                        color="black" if name == "random" else None)
+                color=color, linewidth=2.4 if name in ("default", "random") else 1.2)
+        ax.fill_between(c["labels"], c["low"], c["high"], alpha=0.12, color=color)
     ceiling = summary["ceiling_accuracy"]
     ax.axhline(ceiling, color="grey", linewidth=0.8)
     ax.axhline(0.99 * ceiling, color="grey", linewidth=0.8, linestyle=":")
