@@ -240,7 +240,7 @@ def simulate(X, y, *, strategies: Sequence[str] = ("default",), seeds: int | Seq
         if on_run is not None:
             on_run(name, seed)
     histories = {name: [done[name, s] for s in seed_list] for name in names}
-    settings = dict(kwargs, strategies=names, seeds=len(seed_list), model=repr(model))
+    settings = dict(kwargs, strategies=names, seeds=len(seed_list), model=" ".join(repr(model).split()))
     return SimulationResult(histories=histories, seeds=seed_list,
                             ceilings=[done["__ceiling__", s] for s in seed_list],
                             price_per_label=price_per_label, settings=settings)
