@@ -2,7 +2,7 @@
 
 Every distance computation here is chunked so that no block larger than
 ``_BLOCK`` floats is built, whatever the pool size: a 1,000,000-item pool
-against 1,000 centres uses a few tens of megabytes at a time.
+against 1,000 centres uses about 8 MB at a time.
 
 k-means is written here rather than taken from a library: scikit-learn is
 kept out of this layer on purpose (strategies depend on NumPy and SciPy
@@ -19,7 +19,7 @@ from scipy import sparse
 __all__ = ["kcenter_greedy", "kmeans", "kmeans_select", "density"]
 
 # Largest distance block built at once, in floats (8M floats = 64 MB).
-_BLOCK = 8_000_000
+_BLOCK = 1_000_000
 
 
 def nearest_centers(X: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
