@@ -31,7 +31,7 @@ from activelabel.loop.evaluation import evaluate
 from activelabel.models import check_probabilistic, committee_samples, predict_proba_aligned
 from activelabel.stopping import LabelBudget, MoneyBudget, StopDecision, check_stopping
 from activelabel.strategies import STRATEGIES, Batch, select_batch
-from activelabel.strategies._checks import check_features, check_fraction
+from activelabel.strategies._checks import check_batch_size, check_features, check_fraction
 
 __all__ = ["ActiveLearner", "CycleRecord", "QueryContext", "strategy_name"]
 
@@ -204,8 +204,7 @@ class ActiveLearner:
         if not callable(self.strategy) and self.strategy not in STRATEGIES:
             raise UnknownStrategyError(f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
         check_fraction("random_fraction", self.random_fraction)
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
-            raise InvalidParameterError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        check_batch_size(self.batch_size)
         X = check_features(X)
         if X.shape[0] == 0:
             raise EmptyPoolError(f"the pool is empty: X has shape {X.shape}")

@@ -123,3 +123,10 @@ def check_fraction(name: str, value: float) -> float:
     if not (0.0 <= float(value) <= 1.0):
         raise InvalidParameterError(f"{name} must be between 0 and 1, got {value!r}")
     return float(value)
+
+
+def check_batch_size(batch_size) -> int:
+    """Raise unless ``batch_size`` is a positive integer (bools rejected)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise InvalidParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)

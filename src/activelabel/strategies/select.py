@@ -23,6 +23,7 @@ from activelabel.errors import (
 )
 from activelabel.strategies import committee, diversity, uncertainty
 from activelabel.strategies._checks import (
+    check_batch_size,
     check_features,
     check_fraction,
     check_labeled_mask,
@@ -136,8 +137,7 @@ def select_batch(
         )
     rng = np.random.default_rng(random_state)
     random_fraction = check_fraction("random_fraction", random_fraction)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise InvalidParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = check_batch_size(batch_size)
     if beta < 1:
         raise InvalidParameterError(f"beta must be >= 1, got {beta!r}")
 
