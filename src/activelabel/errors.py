@@ -20,7 +20,6 @@ __all__ = [
     "SingleClassError",
     "UnknownLabelError",
     "InvalidParameterError",
-    "BudgetExhaustedError",
     "DataError",
     "UnreadableFileError",
     "MissingColumnError",
@@ -72,10 +71,6 @@ class UnknownLabelError(ActiveLabelError, ValueError):
 
 class InvalidParameterError(ActiveLabelError, ValueError):
     """An argument outside its allowed range (a fraction above 1, a negative size)."""
-
-
-class BudgetExhaustedError(ActiveLabelError, RuntimeError):
-    """Labeling more would exceed the label or money budget."""
 
 
 class DataError(ActiveLabelError, ValueError):

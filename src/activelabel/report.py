@@ -85,7 +85,6 @@ def _plots(summary: dict, out: Path, title: str) -> dict[str, Path]:
 
 
 def _table(summary: dict) -> str:
-    price = summary["price_per_label"]
     head = ("strategy", "AULC", "final acc.", "labels to 95%", "labels to 99%", "saved vs random (99%)",
             "money saved (99%)", "p vs random", "plateau stop", "stabilizing stop")
     rows = []
@@ -97,14 +96,14 @@ def _table(summary: dict) -> str:
             "baseline" if name == "random" else _fmt(s["savings_vs_random_99"], ".0%", "-"),
             "-" if name == "random" else _fmt(s["money_saved_vs_random_99"], ",.2f", "-"),
             "-" if s["p_value_vs_random"] is None else f"{s['p_value_vs_random']:.3g}",
-            _stop_cell(stop["plateau"], price), _stop_cell(stop["stabilizing_predictions"], price),
+            _stop_cell(stop["plateau"]), _stop_cell(stop["stabilizing_predictions"]),
         )
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     return ("<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
 
-def _stop_cell(stop: dict, price: float) -> str:
+def _stop_cell(stop: dict) -> str:
     if stop["labels"] is None:
         return "did not fire"
     return f"{stop['labels']:.0f} labels, acc. {stop['accuracy']:.3f}, spent {stop['money_spent']:,.2f}"

@@ -188,7 +188,8 @@ def kmeans_select(X: np.ndarray, k: int, rng: np.random.Generator, scores: np.nd
     if len(fit_rows) < n:
         labels, sq_dist = nearest_centers(X, centers)
     else:
-        sq_dist = np.einsum("ij,ij->i", X - centers[labels], X - centers[labels])
+        diff = X - centers[labels]
+        sq_dist = np.einsum("ij,ij->i", diff, diff)
     key = -sq_dist if scores is None else scores
     # best row per cluster: sort by (cluster, -key) and keep the first of each cluster
     order = np.lexsort((-key, labels))
