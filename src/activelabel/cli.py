@@ -6,6 +6,7 @@ on stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from activelabel.errors import ActiveLabelError
+from activelabel.models.loading import load_model
 from activelabel.strategies import STRATEGIES
 
 app = typer.Typer(help="activelabel: the model picks which examples people label next.",
@@ -32,26 +34,6 @@ def fail(message: str, code: int = 1) -> None:
     """Print one line on stderr and exit non-zero."""
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
-
-
-def load_model(path: str | None):
-    """A classifier from an import path (``package.module.Class`` or ``package.module:Class``)."""
-    from importlib import import_module
-
-    from activelabel.errors import ModelImportError
-    from activelabel.loop.simulate import default_model
-
-    if path is None:
-        return default_model()
-    module_name, _, attr = path.replace(":", ".").rpartition(".")
-    try:
-        factory = getattr(import_module(module_name), attr)
-        model = factory()
-    except (ImportError, AttributeError, ValueError, TypeError) as error:
-        raise ModelImportError(f"cannot build model {path!r}: {error}") from None
-    if not hasattr(model, "fit"):
-        raise ModelImportError(f"{path!r} is not a scikit-learn estimator (it has no fit)")
-    return model
 
 
 def _split_names(values: list[str]) -> list[str]:
@@ -140,6 +122,170 @@ def _print_summary(summary: dict) -> None:
     for i, labels in enumerate(first["labels"]):
         acc.add_row(str(labels), *[f"{c['accuracy'][i]:.3f}" if i < len(c["accuracy"]) else "" for c in curves.values()])
     console.print(acc)
+
+
+# ---------------------------------------------------------------- labeling projects
+ProjectDir = Annotated[Path, typer.Argument(help="The project folder.")]
+
+
+@contextmanager
+def _project(folder: Path, message: str = "working"):
+    """Open the project, show a spinner, and turn every activelabel error into one line and exit 1."""
+    from activelabel.project import Project
+
+    try:
+        with Project.open(folder) as project, console.status(message) as status:
+            yield project, status
+    except ActiveLabelError as error:
+        fail(str(error))
+
+
+@app.command()
+def init(
+    folder: ProjectDir,
+    labels: Annotated[str, typer.Option(help="Comma-separated label names, e.g. spam,ham.")],
+    db: Annotated[str | None, typer.Option(help="Database URL (default: a SQLite file in the folder), e.g. postgresql+psycopg://user@host/db.")] = None,
+    strategy: Annotated[str, typer.Option(help="Query strategy.")] = "default",
+    batch_size: Annotated[int, typer.Option(min=1, help="Items per cycle's batch.")] = 100,
+    price_per_label: Annotated[float, typer.Option(min=0, help="Price of one answer.")] = 0.0,
+    budget: Annotated[float, typer.Option(min=0, help="Money for labels (0: none).")] = 0.0,
+) -> None:
+    """Create a labeling project: a config file and a database (SQLite in the folder by default)."""
+    from activelabel.project import init_project
+
+    try:
+        project = init_project(folder, _split_names([labels]), db=db, strategy=strategy, batch_size=batch_size,
+                               price_per_label=price_per_label, budget=budget)
+    except ActiveLabelError as error:
+        fail(str(error))
+    project.close()
+    console.print(f"created project in {folder} (labels: {', '.join(project.config.labels)}; "
+                  f"database: {'SQLite file' if not project.config.db else 'PostgreSQL' if 'postgres' in project.config.db else project.config.db})")
+
+
+@app.command("import")
+def import_(
+    folder: ProjectDir,
+    file: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file of items.")],
+    text_column: Annotated[str | None, typer.Option(help="Column of text.")] = None,
+    image_column: Annotated[str | None, typer.Option(help="Column of image paths (PNG/JPEG, relative to the file).")] = None,
+    feature_columns: Annotated[str | None, typer.Option(help="Comma-separated table columns.")] = None,
+    id_column: Annotated[str | None, typer.Option(help="Column of item ids (default: a hash of the content).")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Column of labels already known (empty: unknown).")] = None,
+    embedding_column: Annotated[str | None, typer.Option(help="Column of precomputed embedding vectors to use as features.")] = None,
+    test_size: Annotated[float | None, typer.Option(help="Held-out test items: a fraction (<1) or a count; default the smaller of 500 and 10%.")] = None,
+    features: Annotated[str | None, typer.Option(help="Text features: tfidf (default) or embeddings (needs the [embeddings] extra).")] = None,
+) -> None:
+    """Import items; re-importing the same file adds nothing. All or nothing."""
+    size = None if test_size is None else (int(test_size) if test_size >= 1 else test_size)
+    with _project(folder, f"importing {file}") as (project, _):
+        counts = project.import_items(
+            file, text_column=text_column, image_column=image_column,
+            feature_columns=_split_names([feature_columns]) if feature_columns else None, id_column=id_column,
+            label_column=label_column, embedding_column=embedding_column, test_size=size, featurizer=features)
+    console.print(f"imported {counts['new']:,} new items ({counts['test']:,} held out for testing), "
+                  f"{counts['existing']:,} already there, {counts['labels']:,} known labels")
+
+
+@app.command("import-labels")
+def import_labels(
+    folder: ProjectDir,
+    file: Annotated[Path, typer.Argument(help="CSV or JSONL of id,label; a Label Studio JSON export; Prodigy JSONL.")],
+    id_column: Annotated[str, typer.Option(help="Column of item ids.")] = "id",
+    label_column: Annotated[str, typer.Option(help="Column of labels.")] = "label",
+    annotator_column: Annotated[str | None, typer.Option(help="Column naming who answered.")] = None,
+    seconds_column: Annotated[str | None, typer.Option(help="Column of seconds spent.")] = None,
+) -> None:
+    """Store answers from a file. All or nothing."""
+    with _project(folder, f"importing labels from {file}") as (project, _):
+        counts = project.import_labels(file, id_column=id_column, label_column=label_column,
+                                       annotator_column=annotator_column, seconds_column=seconds_column)
+    extra = f", {counts['ignored']:,} rejects ignored (they carry no label)" if counts["ignored"] else ""
+    console.print(f"stored {counts['labels']:,} labels and {counts['skips']:,} skips{extra}")
+
+
+@app.command()
+def train(folder: ProjectDir) -> None:
+    """Run a cycle now: fit, evaluate on the labeled test items, select the next batch."""
+    with _project(folder, "training") as (project, status):
+        result = project.train(progress=lambda stage: status.update(f"training: {stage}"))
+    acc = result["accuracy"]
+    lo, hi = result["accuracy_ci"]
+    metric = ("no labeled test items: label some with activelabel query --test" if acc is None
+              else f"test accuracy {acc:.3f} (95% CI {lo:.3f}-{hi:.3f}, {result['test_labels']} test labels)")
+    console.print(f"cycle {result['cycle']}: {result['labels_used']:,} training labels; {metric}; "
+                  f"next batch {result['batch']} items ({result['seconds']:.1f} s)")
+
+
+@app.command()
+def query(
+    folder: ProjectDir,
+    n: Annotated[int, typer.Option("-n", min=1, help="Items to issue.")] = 100,
+    out: Annotated[Path, typer.Option(help="JSONL file to write.")] = Path("batch.jsonl"),
+    test: Annotated[bool, typer.Option("--test", help="Issue unlabeled held-out test items instead.")] = False,
+) -> None:
+    """Issue the next batch for an outside labeling service, recorded as issued."""
+    with _project(folder, "selecting") as (project, _):
+        batch = project.query(n, test=test)
+        batch = batch.drop(columns=[c for c in ("text", "image", "data") if batch[c].isna().all()])
+        batch.to_json(out, orient="records", lines=True, force_ascii=False)
+    console.print(f"wrote {len(batch):,} items to {out} (strategy: "
+                  f"{batch['strategy'].iloc[0] if len(batch) else 'none left'})")
+
+
+@app.command()
+def status(folder: ProjectDir,
+           as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
+    """Items, labels, cycles, the latest metrics with intervals, money, and stopping advice."""
+    import json
+
+    with _project(folder, "reading") as (project, _):
+        st = project.status()
+    if as_json:
+        print(json.dumps(st, default=str))
+        return
+    table = Table(title=f"{folder}", show_header=False)
+    table.add_row("items", f"{st['items']:,} ({st['pool']:,} pool, {st['test']:,} test)")
+    table.add_row("labeled", f"{st['labeled']:,} pool, {st['test_labeled']:,} test")
+    table.add_row("cycles", str(st["cycles"]))
+    if st["latest"] and st["latest"]["accuracy"] is not None:
+        lt = st["latest"]
+        table.add_row("test accuracy", f"{lt['accuracy']:.3f} (95% CI {lt['accuracy_ci'][0]:.3f}-"
+                                       f"{lt['accuracy_ci'][1]:.3f}; {lt['test_labels']} test labels)")
+        table.add_row("macro F1", f"{lt['macro_f1']:.3f} (95% CI {lt['macro_f1_ci'][0]:.3f}-{lt['macro_f1_ci'][1]:.3f})")
+    money = f"{st['money_spent']:,.2f}" + (f" of {st['budget']:,.2f}" if st["budget"] else "")
+    table.add_row("money spent", money)
+    table.add_row("advice", st["advice"])
+    console.print(table)
+
+
+@app.command()
+def export(
+    folder: ProjectDir,
+    out: Annotated[Path, typer.Argument(help="File to write (.csv, .jsonl, .parquet, .json for Label Studio).")],
+    fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl, parquet, labelstudio or prodigy.")] = None,
+) -> None:
+    """Export every item with its label and the latest model's prediction."""
+    with _project(folder, f"exporting to {out}") as (project, _):
+        n = project.export(out, fmt)
+    console.print(f"wrote {n:,} items to {out}")
+
+
+annotator_app = typer.Typer(help="Annotators and their tokens.", no_args_is_help=True)
+app.add_typer(annotator_app, name="annotator")
+
+
+@annotator_app.command("add")
+def annotator_add(
+    folder: ProjectDir,
+    name: Annotated[str, typer.Argument(help="The annotator's name.")],
+    role: Annotated[str, typer.Option(help="annotator or admin.")] = "annotator",
+) -> None:
+    """Add an annotator and print their token (shown once; only its hash is stored)."""
+    with _project(folder, "adding") as (project, _):
+        token = project.add_annotator(name, role)
+    console.print(f"added {role} {name!r}; token (shown once, keep it safe):")
+    print(token)
 
 
 if __name__ == "__main__":  # pragma: no cover

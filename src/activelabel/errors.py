@@ -26,6 +26,15 @@ __all__ = [
     "EmptyLabelError",
     "NonNumericColumnError",
     "ModelImportError",
+    "MalformedFileError",
+    "EmptyFileError",
+    "DuplicateIdError",
+    "MissingImageError",
+    "ProjectError",
+    "ProjectNotFoundError",
+    "ProjectExistsError",
+    "NotTrainedError",
+    "StoreError",
 ]
 
 
@@ -95,3 +104,39 @@ class NonNumericColumnError(DataError):
 
 class ModelImportError(ActiveLabelError, ImportError):
     """A model import path that does not name an importable classifier."""
+
+
+class MalformedFileError(UnreadableFileError):
+    """A file with a line that cannot be parsed (bad CSV quoting, invalid JSON, wrong encoding); names the line."""
+
+
+class EmptyFileError(UnreadableFileError):
+    """A file with no rows."""
+
+
+class DuplicateIdError(DataError):
+    """One item id given twice with different content (in one file, or against the project)."""
+
+
+class MissingImageError(DataError):
+    """An image path in an import file that names no readable image."""
+
+
+class ProjectError(ActiveLabelError, ValueError):
+    """A labeling project that cannot do what was asked, in its current state."""
+
+
+class ProjectNotFoundError(ProjectError):
+    """A folder that holds no activelabel project."""
+
+
+class ProjectExistsError(ProjectError):
+    """``init`` on a folder that already holds a project."""
+
+
+class NotTrainedError(ProjectError):
+    """An action that needs a trained model (or labels to train one) before any exists."""
+
+
+class StoreError(ActiveLabelError, RuntimeError):
+    """The project's database cannot be opened or reached."""

