@@ -6,3 +6,40 @@ from hypothesis import settings
 # NumPy warm-up, and CI machines are noisy. Examples stay small instead.
 settings.register_profile("activelabel", deadline=None, max_examples=100)
 settings.load_profile("activelabel")
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+# The PostgreSQL server the store tests run against. CI sets it (and starts
+# the server); on a developer machine the same local default applies. When
+# it cannot be reached the PostgreSQL tests fail: they never skip.
+PG_URL = os.environ.get("ACTIVELABEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"al_test_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request):
+    """The database of a project under test: None (the default SQLite file) or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("pg_url")

@@ -1,8 +1,6 @@
 """The command line: the main job runs and reports; bad input gives one line and a non-zero exit."""
 
 import json
-import subprocess
-import sys
 from html.parser import HTMLParser
 
 import numpy as np
@@ -12,6 +10,8 @@ from sklearn.datasets import load_digits
 from typer.testing import CliRunner
 
 from activelabel.cli import app
+
+from helpers import one_line_error, run_cli
 
 runner = CliRunner()
 
@@ -68,19 +68,6 @@ def test_simulate_writes_a_report_that_parses(tmp_path, digits_csv):
     for png in ("learning_curves.png", "aulc.png", "labels_to_99.png"):
         data = (out / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
-
-
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "activelabel.cli", *args], capture_output=True, text=True,
-                          cwd=cwd)
-
-
-def one_line_error(out, *fragments):
-    assert out.returncode != 0
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1, out.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_missing_label_column(digits_csv):

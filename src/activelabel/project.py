@@ -282,7 +282,7 @@ class Project:
 
         from activelabel.store.schema import Item
 
-        with self.store.session() as s:
+        with self.store.session(readonly=True) as s:
             items = pd.DataFrame(s.execute(select(Item.id, Item.external_id, Item.split, Item.kind,
                                                   Item.content_hash).order_by(Item.id)).all(),
                                  columns=["id", "external_id", "split", "kind", "content_hash"])
@@ -310,7 +310,7 @@ class Project:
         version = featurizer_version(name, items)
 
         def compute(missing: np.ndarray) -> np.ndarray:
-            with self.store.session() as s:
+            with self.store.session(readonly=True) as s:
                 content = repo.items_frame(s, ids=missing)
             return compute_features(name, content)
 
@@ -435,7 +435,7 @@ class Project:
         """The newest saved model, or None before the first cycle."""
         import joblib
 
-        with self.store.session() as s:
+        with self.store.session(readonly=True) as s:
             history = [c for c in repo.cycles(s) if c.model_path]
         if not history:
             return None
@@ -544,7 +544,7 @@ class Project:
         from activelabel.interchange import write_export
 
         st = self.state()
-        with self.store.session() as s:
+        with self.store.session(readonly=True) as s:
             content = repo.items_frame(s)
         items = st.items.merge(content[["id", "text", "image", "data"]], on="id")
         pred = self.predictions(st.items)

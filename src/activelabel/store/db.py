@@ -36,9 +36,16 @@ class Store:
     sessions: sessionmaker
 
     @contextmanager
-    def session(self):
-        """A session in one transaction: committed when the block ends, rolled back on any error."""
+    def session(self, *, readonly: bool = False):
+        """A session in one transaction: committed when the block ends, rolled back on any error.
+
+        On SQLite a writing session takes the write lock when it begins, so
+        writers queue instead of failing halfway; a ``readonly`` one reads a
+        snapshot alongside the writer without waiting for it.
+        """
         with self.sessions() as s, s.begin():
+            if readonly:
+                s.connection(execution_options={"activelabel_readonly": True})
             yield s
 
     def close(self) -> None:
@@ -56,9 +63,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _sqlite_begin(conn) -> None:
-    # pysqlite opens transactions lazily; BEGIN IMMEDIATE takes the write lock up
-    # front, so two writers queue on the busy timeout instead of deadlocking.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # pysqlite's own transaction handling is off (see _sqlite_pragmas). A writer
+    # takes the lock up front with BEGIN IMMEDIATE, so two writers queue on the
+    # busy timeout instead of one failing when it upgrades from reading to writing.
+    readonly = conn.get_execution_options().get("activelabel_readonly", False)
+    conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
 
 def open_store(url: str, *, migrate: bool = True) -> Store:
