@@ -464,7 +464,7 @@ class Project:
             strategy = "test"
         else:
             model = self.latest_model()
-            X = self.item_features(items)
+            X = self.item_features(items) if model is not None else None  # a random seed set needs no features
             train = items[(items["split"] == "pool") & items["label"].notna()]
             pos = {i: p for p, i in enumerate(items["id"].to_numpy())}
             batch = self._select(model, X, items, st, train["id"].map(pos).to_numpy(),

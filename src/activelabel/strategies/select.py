@@ -116,7 +116,8 @@ def select_batch(
     samples : array-like of shape (n_members, n_samples, n_classes), optional
     X : array-like of shape (n_samples, n_features), optional
     labeled_mask : array-like of bool, shape (n_samples,), optional
-        Items already labeled (or held out); never selected.
+        Items already labeled (or held out); never selected. For ``random``
+        it alone is enough: it gives the pool size.
     random_fraction : float, default 0.1
         Share of the batch drawn uniformly from the unlabeled items the
         strategy did not pick.
@@ -141,8 +142,12 @@ def select_batch(
     if beta < 1:
         raise InvalidParameterError(f"beta must be >= 1, got {beta!r}")
 
-    p, s, feats = _inputs(strategy, proba, samples, X)
-    n = next(a.shape[-2] for a in (p, s, feats) if a is not None)
+    if strategy == "random" and proba is None and samples is None and X is None and labeled_mask is not None:
+        p = s = feats = None  # random needs only to know which items are labeled
+        n = len(labeled_mask)
+    else:
+        p, s, feats = _inputs(strategy, proba, samples, X)
+        n = next(a.shape[-2] for a in (p, s, feats) if a is not None)
     mask = check_labeled_mask(labeled_mask, n)
     n_unlabeled = n - int(mask.sum())
     if n_unlabeled == 0:
