@@ -288,5 +288,51 @@ def annotator_add(
     print(token)
 
 
+@app.command()
+def serve(
+    folder: ProjectDir,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Run the labeling app (annotators label in the browser; the model retrains in the background)."""
+    import uvicorn
+
+    from activelabel.server import create_app
+
+    try:
+        application = create_app(folder)
+    except ActiveLabelError as error:
+        fail(str(error))
+    console.print(f"activelabel: serving {folder} on http://{host}:{port}/ (log in with a token from "
+                  f"'activelabel annotator add')")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Argument(help="Where to put the demo project.")] = Path("activelabel-demo"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+) -> None:
+    """Build a demo project from real SMS messages (once) and start the labeling app on it."""
+    import uvicorn
+
+    from activelabel.demo import build_demo
+    from activelabel.server import create_app
+
+    try:
+        with console.status("building the demo project") as status:
+            tokens = build_demo(folder, progress=lambda stage: status.update(f"demo: {stage}"))
+        application = create_app(folder)
+    except ActiveLabelError as error:
+        fail(str(error))
+    console.print(f"activelabel demo: open http://{host}:{port}/ and log in with a token")
+    console.print(f"  annotator token: {tokens['annotator']}")
+    console.print(f"  admin token:     {tokens['admin']}")
+    console.print("Press Ctrl+C to stop; the project stays in "
+                  f"{folder} (run again to continue, or 'activelabel status {folder}').")
+    uvicorn.run(application, host=host, port=port, log_level="warning")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

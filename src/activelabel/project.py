@@ -61,6 +61,18 @@ class Config:
     model: str = ""  # import path of a scikit-learn classifier; empty: scaled logistic regression
     seed: int = 0
     image_dirs: list[str] = field(default_factory=list)
+    # the labeling app (activelabel serve)
+    test_share: float = 0.2  # share of served items that are unlabeled test items, while any are left
+    overlap_fraction: float = 0.0  # share of items given to several annotators, for agreement
+    overlap_annotators: int = 3
+    assignment_minutes: float = 30.0  # an item served and not answered goes back to the queue after this
+    retrain_minutes: float = 0.0  # also retrain on this schedule when new labels came in (0: only when the batch is done)
+
+    def queue_settings(self):
+        from activelabel.store.queue import QueueSettings
+
+        return QueueSettings(test_share=self.test_share, overlap_fraction=self.overlap_fraction,
+                             overlap_annotators=self.overlap_annotators, assignment_minutes=self.assignment_minutes)
 
     def check(self) -> None:
         from activelabel.strategies import STRATEGIES
@@ -74,6 +86,12 @@ class Config:
             raise InvalidParameterError(f"batch_size must be >= 1, got {self.batch_size!r}")
         if not 0 <= self.random_fraction <= 1:
             raise InvalidParameterError(f"random_fraction must be in [0, 1], got {self.random_fraction!r}")
+        for name in ("test_share", "overlap_fraction"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise InvalidParameterError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        if self.overlap_annotators < 1 or self.assignment_minutes <= 0 or self.retrain_minutes < 0:
+            raise InvalidParameterError("overlap_annotators must be >= 1, assignment_minutes > 0 and "
+                                        "retrain_minutes >= 0")
         if self.featurizer and self.featurizer.split(":")[0] not in FEATURIZERS:
             raise InvalidParameterError(f"featurizer {self.featurizer!r} is not known; known: {', '.join(FEATURIZERS)}")
 
@@ -371,7 +389,7 @@ class Project:
         pool_rows = np.flatnonzero(items["split"].to_numpy() == "pool")
         stop_rows = pool_rows[:_STOP_SET]
         stop_pred = predict_proba_aligned(model, X[stop_rows], classes).argmax(axis=1)
-        version = len(st.cycles) + 1
+        version = max([c.model_version or 0 for c in st.cycles], default=0) + 1
         model_path = self.folder / "models" / f"model-v{version}.joblib"
         model_path.parent.mkdir(exist_ok=True)
         tmp = model_path.with_suffix(".tmp")
@@ -429,6 +447,12 @@ class Project:
         picks = batch.indices
         return {"item_ids": items["id"].to_numpy()[picks].tolist(), "scores": batch.scores[picks].tolist(),
                 "is_random": batch.is_random.tolist(), "n_random": batch.n_random}
+
+    def record_failure(self, error: str) -> None:
+        """Record a cycle that failed (the app shows it; labeling goes on with the previous batch)."""
+        with self.store.session() as s:
+            repo.add_cycle(s, strategy=self.config.strategy, featurizer=self.config.featurizer, error=error,
+                           money_spent=0.0)
 
     def latest_model(self):
         """The newest saved model, or None before the first cycle."""
@@ -501,7 +525,9 @@ class Project:
         if self.config.budget:
             rules.append(MoneyBudget(self.config.budget, min_purchase=self.config.price_per_label))
         decisions = check_stopping(rules, history)
-        latest = st.cycles[-1] if st.cycles else None
+        good = [c for c in st.cycles if c.error is None]
+        latest = good[-1] if good else None
+        failed = st.cycles[-1] if st.cycles and st.cycles[-1].error is not None else None
         spent = self.money_spent(st.events)
         if not history:
             advice = "no model yet: label a seed set (activelabel query -n 200), then run activelabel train"
@@ -515,14 +541,15 @@ class Project:
             "labeled": int((labeled & (items["split"] == "pool")).sum()),
             "test_labeled": int((labeled & (items["split"] == "test")).sum()),
             "answers": int((st.events["answer"] != "retract").sum()) if len(st.events) else 0,
-            "cycles": len(st.cycles),
+            "cycles": len(good),
             "latest": None if latest is None else {
                 "cycle": latest.model_version, "accuracy": latest.accuracy,
                 "accuracy_ci": [latest.accuracy_low, latest.accuracy_high], "macro_f1": latest.macro_f1,
                 "macro_f1_ci": [latest.macro_f1_low, latest.macro_f1_high], "labels_used": latest.labels_used,
                 "test_labels": latest.test_labels, "strategy": latest.strategy},
             "curve": [{"cycle": h.cycle, "labels_used": h.labels_used, "accuracy": c.accuracy,
-                       "accuracy_ci": [c.accuracy_low, c.accuracy_high]} for h, c in zip(history, st.cycles)],
+                       "accuracy_ci": [c.accuracy_low, c.accuracy_high]} for h, c in zip(history, good)],
+            "last_error": None if failed is None else {"at": failed.created_at, "error": failed.error},
             "money_spent": spent, "budget": self.config.budget or None,
             "budget_left": (self.config.budget - spent) if self.config.budget else None,
             "stop": [{"rule": d.rule, "reason": d.reason} for d in decisions], "advice": advice,

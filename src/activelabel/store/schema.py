@@ -143,4 +143,5 @@ class Assignment(Base):
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
     assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (Index("ix_assignments_item", "item_id"), Index("ix_assignments_annotator", "annotator_id"))

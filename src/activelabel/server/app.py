@@ -1,0 +1,251 @@
+"""The labeling app: FastAPI, server-rendered with Jinja2 and HTMX (no JavaScript build step).
+
+``create_app(folder)`` builds an app over one project, so each test gets its
+own. Routes read like their contract through typed dependencies
+(``CallerDep``, ``AdminDep``); the queue and every query live in
+:mod:`activelabel.store`, not here.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from activelabel.errors import ActiveLabelError
+from activelabel.project import Project
+from activelabel.server.auth import COOKIE, Caller, authenticate, check_csrf, csrf_token, project_secret, require_admin
+from activelabel.server.plots import accuracy_svg
+from activelabel.server.worker import Retrainer
+from activelabel.store import queue
+from activelabel.store.repo import annotator_by_token
+from activelabel.store.schema import Annotation, Annotator, Assignment, Item
+
+__all__ = ["create_app"]
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")  # autoescapes every .html template
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def caller_or_401(request: Request) -> Caller:
+    caller = authenticate(request)
+    if caller is None:
+        raise HTTPException(status_code=401, detail="log in with your token")
+    return caller
+
+
+def admin_or_403(caller: Annotated[Caller, Depends(caller_or_401)]) -> Caller:
+    require_admin(caller)
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(caller_or_401)]
+AdminDep = Annotated[Caller, Depends(admin_or_403)]
+
+
+class AnswerIn(BaseModel):
+    assignment_id: int
+    answer: str  # label, skip or unsure
+    label: str | None = None
+
+
+def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float = 2.0) -> FastAPI:
+    """The app over the project in ``folder``; ``retrain`` starts the background retrainer."""
+    project = Project.open(folder)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        with project.store.session() as s:  # after a restart nobody holds the old assignments
+            queue.release_open_assignments(s, now())
+        if app.state.retrainer is not None:
+            app.state.retrainer.start()
+        yield
+        if app.state.retrainer is not None:
+            app.state.retrainer.stop()
+        project.close()
+
+    app = FastAPI(title="activelabel", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.project = project
+    app.state.secret = project_secret(project.folder)
+    app.state.retrainer = Retrainer(project, poll_seconds) if retrain else None
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        if exc.status_code == 401 and "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse("/login", status_code=303)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(ActiveLabelError)
+    async def bad_input(request: Request, exc: ActiveLabelError):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    settings = project.config.queue_settings()
+    labels = project.config.labels
+
+    def item_view(s, served: queue.Served | None, caller: Caller) -> dict | None:
+        if served is None:
+            return None
+        item = s.get(Item, served.item_id)
+        return {"assignment_id": served.assignment_id, "item_id": item.id, "kind": item.kind, "text": item.text,
+                "data": item.data, "image_url": f"/image/{item.id}" if item.kind == "image" else None}
+
+    def progress(s, caller: Caller) -> dict:
+        midnight = now().replace(hour=0, minute=0, second=0, microsecond=0)
+        today = s.scalar(select(func.count()).where(Annotation.annotator_id == caller.annotator_id,
+                                                    Annotation.answer != "retract", Annotation.created_at >= midnight))
+        batch = queue.batch_progress(s, settings)
+        return {"today": today or 0, "left": batch["left"], "size": batch["size"]}
+
+    def next_for(caller: Caller) -> tuple[dict | None, dict]:
+        with project.store.session() as s:
+            served = queue.serve_next(s, caller.annotator_id, settings, now())
+            return item_view(s, served, caller), progress(s, caller)
+
+    def render_item(request: Request, caller: Caller, item, prog, message: str | None = None):
+        return templates.TemplateResponse(request, "item.html", {
+            "item": item, "progress": prog, "labels": labels, "csrf": csrf_token(request, caller),
+            "message": message})
+
+    # ------------------------------------------------------------ pages
+    @app.get("/", include_in_schema=False)
+    def home(request: Request):
+        caller = authenticate(request)
+        if caller is None:
+            return RedirectResponse("/login", status_code=303)
+        return RedirectResponse("/admin" if caller.is_admin else "/label", status_code=303)
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request, error: str | None = None):
+        return templates.TemplateResponse(request, "login.html", {"error": error})
+
+    @app.post("/login")
+    def login(request: Request, token: Annotated[str, Form()]):
+        with project.store.session(readonly=True) as s:
+            row = annotator_by_token(s, token.strip())
+            ok = row is not None and row.role in ("annotator", "admin")
+            role = row.role if ok else None
+        if not ok:
+            return templates.TemplateResponse(request, "login.html", {"error": "unknown token"}, status_code=401)
+        response = RedirectResponse("/admin" if role == "admin" else "/label", status_code=303)
+        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", max_age=30 * 24 * 3600)
+        return response
+
+    @app.post("/logout")
+    def logout(request: Request, caller: CallerDep, csrf: Annotated[str | None, Form()] = None):
+        check_csrf(request, caller, csrf)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE)
+        return response
+
+    @app.get("/label", response_class=HTMLResponse)
+    def label_page(request: Request, caller: CallerDep):
+        item, prog = next_for(caller)
+        return templates.TemplateResponse(request, "label.html", {
+            "caller": caller, "item": item, "progress": prog, "labels": labels, "csrf": csrf_token(request, caller)})
+
+    @app.post("/label/answer", response_class=HTMLResponse)
+    def label_answer(request: Request, caller: CallerDep, assignment_id: Annotated[int, Form()],
+                     answer: Annotated[str, Form()], label: Annotated[str | None, Form()] = None,
+                     csrf: Annotated[str | None, Form()] = None):
+        check_csrf(request, caller, csrf)
+        with project.store.session() as s:
+            queue.answer(s, assignment_id, caller.annotator_id, answer, label, labels, now())
+        item, prog = next_for(caller)
+        return render_item(request, caller, item, prog)
+
+    @app.post("/label/undo", response_class=HTMLResponse)
+    def label_undo(request: Request, caller: CallerDep, csrf: Annotated[str | None, Form()] = None):
+        check_csrf(request, caller, csrf)
+        with project.store.session() as s:
+            undone = queue.undo_last(s, caller.annotator_id, settings, now())
+        item, prog = next_for(caller)
+        return render_item(request, caller, item, prog, None if undone else "nothing to undo")
+
+    @app.get("/image/{item_id}")
+    def image(item_id: str, caller: CallerDep):
+        """An item's image, only to someone it was served to (or an admin), only from the project's image folders."""
+        if not item_id.isdigit():
+            raise HTTPException(status_code=404)
+        with project.store.session(readonly=True) as s:
+            item = s.get(Item, int(item_id))
+            served = caller.is_admin or s.scalar(select(func.count()).where(
+                Assignment.item_id == int(item_id), Assignment.annotator_id == caller.annotator_id))
+        if item is None or not item.image or not served:
+            raise HTTPException(status_code=404)
+        path = Path(item.image).resolve()
+        roots = [Path(d).resolve() for d in project.config.image_dirs]
+        if not path.is_file() or not any(path.is_relative_to(r) for r in roots):
+            raise HTTPException(status_code=404)
+        return FileResponse(path)
+
+    @app.get("/admin", response_class=HTMLResponse)
+    def admin_page(request: Request, caller: AdminDep):
+        status = project.status()
+        with project.store.session(readonly=True) as s:
+            batch = queue.batch_progress(s, settings)
+            pace = s.execute(
+                select(Annotator.name, Annotator.role, func.count(Annotation.id), func.avg(Annotation.seconds),
+                       func.max(Annotation.created_at))
+                .join(Annotation, Annotation.annotator_id == Annotator.id, isouter=True)
+                .where(Annotator.role.in_(("annotator", "admin")))
+                .group_by(Annotator.id, Annotator.name, Annotator.role).order_by(Annotator.name)).all()
+        return templates.TemplateResponse(request, "admin.html", {
+            "caller": caller, "status": status, "batch": batch, "pace": pace, "svg": accuracy_svg(status["curve"]),
+            "worker": app.state.retrainer.status if app.state.retrainer else None,
+            "config": project.config, "csrf": csrf_token(request, caller)})
+
+    @app.post("/admin/retrain")
+    def admin_retrain(request: Request, caller: AdminDep, csrf: Annotated[str | None, Form()] = None):
+        check_csrf(request, caller, csrf)
+        if app.state.retrainer is None:
+            raise HTTPException(status_code=409, detail="retraining is off in this server")
+        app.state.retrainer.request()
+        return RedirectResponse("/admin", status_code=303)
+
+    @app.get("/admin/export")
+    def admin_export(caller: AdminDep, format: str = "csv"):
+        suffix = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet", "labelstudio": ".json",
+                  "prodigy": ".jsonl"}.get(format)
+        if suffix is None:
+            raise HTTPException(status_code=400, detail=f"unknown format {format!r}")
+        tmp = Path(tempfile.mkdtemp()) / f"activelabel-export{suffix}"
+        project.export(tmp, format)
+        return FileResponse(tmp, filename=tmp.name)
+
+    # ------------------------------------------------------------ JSON API (scripts, load tests)
+    @app.get("/api/next")
+    def api_next(caller: CallerDep):
+        item, prog = next_for(caller)
+        return {"item": item, "progress": prog}
+
+    @app.post("/api/answer")
+    def api_answer(body: AnswerIn, caller: CallerDep):
+        with project.store.session() as s:
+            stored = queue.answer(s, body.assignment_id, caller.annotator_id, body.answer, body.label, labels, now())
+        return {"stored": stored}
+
+    @app.post("/api/undo")
+    def api_undo(caller: CallerDep):
+        with project.store.session() as s:
+            item = queue.undo_last(s, caller.annotator_id, settings, now())
+        return {"undone_item": item}
+
+    @app.get("/healthz")
+    def healthz():
+        return Response("ok", media_type="text/plain")
+
+    return app

@@ -1,0 +1,226 @@
+"""The labeling queue: which item an annotator is served next, answers, and undo.
+
+Every function runs inside one writing transaction (``store.session()``).
+On SQLite that transaction holds the write lock from its first statement;
+on PostgreSQL :func:`lock_queue` takes a transaction-scoped advisory lock.
+Either way two annotators asking at the same moment are served one after
+the other, so an item is never handed to two people unless overlap asks
+for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from activelabel.errors import InvalidParameterError
+from activelabel.store.schema import Annotation, Assignment, Batch, BatchItem, Item
+
+__all__ = ["QueueSettings", "Served", "lock_queue", "current_batch", "serve_next", "answer", "undo_last",
+           "release_open_assignments", "batch_progress", "answers_needed"]
+
+_QUEUE_LOCK = 7_205_911  # any constant: the advisory lock key of the queue
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """How items are handed out.
+
+    test_share : share of served items that are unlabeled test items, while any are left.
+    overlap_fraction, overlap_annotators : that share of items (chosen by a hash of their id,
+        so the choice is stable) goes to that many different annotators, for agreement.
+    assignment_minutes : an unanswered assignment expires after this long.
+    """
+
+    test_share: float = 0.2
+    overlap_fraction: float = 0.0
+    overlap_annotators: int = 3
+    assignment_minutes: float = 30.0
+
+
+@dataclass(frozen=True)
+class Served:
+    assignment_id: int
+    item_id: int
+    split: str
+
+
+def lock_queue(s: Session) -> None:
+    """Serialize queue changes on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _QUEUE_LOCK})
+
+
+def answers_needed(item_ids: np.ndarray, settings: QueueSettings) -> np.ndarray:
+    """1 for most items; ``overlap_annotators`` for the stable ``overlap_fraction`` share."""
+    if settings.overlap_fraction <= 0:
+        return np.ones(len(item_ids), dtype=np.int64)
+    u = np.array([int.from_bytes(hashlib.blake2b(str(int(i)).encode(), digest_size=4).digest(), "big") / 2**32
+                  for i in item_ids])
+    return np.where(u < settings.overlap_fraction, settings.overlap_annotators, 1)
+
+
+def current_batch(s: Session) -> int | None:
+    """The newest batch published by a cycle: what annotators are served from."""
+    return s.scalar(select(func.max(Batch.id)).where(Batch.purpose == "cycle"))
+
+
+def _live_answers(s: Session, item_ids: list[int]) -> list[tuple[int, int | None, str, int]]:
+    """(item, annotator, answer, id) of answers that were not retracted, for these items."""
+    if not item_ids:
+        return []
+    rows = []
+    for start in range(0, len(item_ids), 5_000):
+        part = item_ids[start:start + 5_000]
+        rows += s.execute(select(Annotation.item_id, Annotation.annotator_id, Annotation.answer, Annotation.id,
+                                 Annotation.retracts_id).where(Annotation.item_id.in_(part))).all()
+    retracted = {r[4] for r in rows if r[4] is not None}
+    return [(r[0], r[1], r[2], r[3]) for r in rows if r[2] != "retract" and r[3] not in retracted]
+
+
+def _open_assignments(s: Session, now: datetime) -> list[tuple[int, int]]:
+    """(item, annotator) of assignments not answered and not expired."""
+    return s.execute(select(Assignment.item_id, Assignment.annotator_id)
+                     .where(Assignment.answered_at.is_(None), Assignment.expires_at > now)).all()
+
+
+def serve_next(s: Session, annotator_id: int, settings: QueueSettings, now: datetime) -> Served | None:
+    """The item this annotator should label now, as an assignment; None when nothing is left to serve.
+
+    An open assignment of theirs is served again (a reload shows the same
+    item). Otherwise items come from the current batch in the strategy's
+    order, with unlabeled test items interleaved at ``test_share``; an item
+    is skipped when it has all the answers it needs, is open with someone
+    else, or was already answered (or skipped) by this annotator.
+    """
+    lock_queue(s)
+    mine = s.execute(select(Assignment.id, Assignment.item_id, Item.split).join(Item, Item.id == Assignment.item_id)
+                     .where(Assignment.annotator_id == annotator_id, Assignment.answered_at.is_(None),
+                            Assignment.expires_at > now).order_by(Assignment.id.desc()).limit(1)).first()
+    if mine is not None:
+        return Served(*mine)
+    batch_id = current_batch(s)
+    pool = [] if batch_id is None else list(s.scalars(
+        select(BatchItem.item_id).where(BatchItem.batch_id == batch_id).order_by(BatchItem.rank)))
+    served_count = s.scalar(select(func.count()).where(Assignment.annotator_id == annotator_id)) or 0
+    want_test = settings.test_share > 0 and (
+        not pool or int((served_count + 1) * settings.test_share) > int(served_count * settings.test_share))
+    open_rows = _open_assignments(s, now)
+    for source in (["test", "pool"] if want_test else ["pool", "test"]):
+        if source == "pool":
+            candidates = pool
+        else:
+            candidates = _unlabeled_test_items(s)
+        item = _first_free(s, candidates, annotator_id, settings, open_rows)
+        if item is not None:
+            row = Assignment(item_id=item, annotator_id=annotator_id, batch_id=batch_id if source == "pool" else None,
+                             assigned_at=now, expires_at=now + timedelta(minutes=settings.assignment_minutes))
+            s.add(row)
+            s.flush()
+            return Served(row.id, item, source)
+    return None
+
+
+def _unlabeled_test_items(s: Session) -> list[int]:
+    """Test items no one has labeled, in a stable pseudo-random order (by a hash of the id)."""
+    labeled = select(Annotation.item_id).where(Annotation.answer == "label")
+    ids = list(s.scalars(select(Item.id).where(Item.split == "test", Item.id.not_in(labeled))))
+    return sorted(ids, key=lambda i: hashlib.blake2b(str(i).encode(), digest_size=4).digest())
+
+
+def _first_free(s: Session, candidates: list[int], annotator_id: int, settings: QueueSettings,
+                open_rows: list[tuple[int, int]]) -> int | None:
+    if not candidates:
+        return None
+    answers = _live_answers(s, candidates)
+    labels: dict[int, set] = {}
+    seen_by_me = {item for item, who, _, _ in answers if who == annotator_id}
+    unattributed = set()
+    for item, who, kind, _ in answers:
+        if kind == "label":
+            if who is None:
+                unattributed.add(item)
+            else:
+                labels.setdefault(item, set()).add(who)
+    open_count: dict[int, int] = {}
+    for item, who in open_rows:
+        open_count[item] = open_count.get(item, 0) + 1
+    need = dict(zip(candidates, answers_needed(np.array(candidates), settings)))
+    for item in candidates:
+        if item in seen_by_me or item in unattributed:
+            continue
+        if len(labels.get(item, ())) + open_count.get(item, 0) < need[item]:
+            return item
+    return None
+
+
+def answer(s: Session, assignment_id: int, annotator_id: int, kind: str, label: str | None, labels: list[str],
+           now: datetime) -> bool:
+    """Store the answer to an assignment; False (and nothing stored) when it was answered already.
+
+    Seconds spent are measured on the server, from when the item was served.
+    """
+    if kind not in ("label", "skip", "unsure"):
+        raise InvalidParameterError(f"answer must be label, skip or unsure, got {kind!r}")
+    if kind == "label" and label not in labels:
+        raise InvalidParameterError(f"unknown label {label!r}; labels are {', '.join(labels)}")
+    lock_queue(s)
+    row = s.execute(select(Assignment.item_id, Assignment.assigned_at, Assignment.answered_at)
+                    .where(Assignment.id == assignment_id, Assignment.annotator_id == annotator_id)).first()
+    if row is None:
+        raise InvalidParameterError(f"no assignment {assignment_id} for this annotator")
+    if row.answered_at is not None:
+        return False
+    assigned = row.assigned_at if row.assigned_at.tzinfo else row.assigned_at.replace(tzinfo=now.tzinfo)
+    s.execute(update(Assignment).where(Assignment.id == assignment_id).values(answered_at=now))
+    s.add(Annotation(item_id=row.item_id, annotator_id=annotator_id, answer=kind,
+                     label=label if kind == "label" else None, seconds=(now - assigned).total_seconds(),
+                     source="web", created_at=now))
+    return True
+
+
+def undo_last(s: Session, annotator_id: int, settings: QueueSettings, now: datetime) -> int | None:
+    """Retract this annotator's latest answer and serve its item to them again; the item id, or None."""
+    lock_queue(s)
+    retracted = select(Annotation.retracts_id).where(Annotation.retracts_id.is_not(None))
+    last = s.execute(select(Annotation.id, Annotation.item_id)
+                     .where(Annotation.annotator_id == annotator_id, Annotation.source == "web",
+                            Annotation.answer != "retract", Annotation.id.not_in(retracted))
+                     .order_by(Annotation.id.desc()).limit(1)).first()
+    if last is None:
+        return None
+    s.add(Annotation(item_id=last.item_id, annotator_id=annotator_id, answer="retract", label=None,
+                     source="web", retracts_id=last.id, created_at=now))
+    s.execute(update(Assignment).where(Assignment.annotator_id == annotator_id, Assignment.answered_at.is_(None))
+              .values(expires_at=now))
+    s.add(Assignment(item_id=last.item_id, annotator_id=annotator_id, batch_id=None, assigned_at=now,
+                     expires_at=now + timedelta(minutes=settings.assignment_minutes)))
+    return last.item_id
+
+
+def release_open_assignments(s: Session, now: datetime) -> int:
+    """Expire every open assignment (after a restart nobody is holding them); returns how many."""
+    result = s.execute(update(Assignment).where(Assignment.answered_at.is_(None), Assignment.expires_at > now)
+                       .values(expires_at=now))
+    return result.rowcount
+
+
+def batch_progress(s: Session, settings: QueueSettings) -> dict:
+    """Items in the current batch, and how many still need answers."""
+    batch_id = current_batch(s)
+    if batch_id is None:
+        return {"batch": None, "size": 0, "left": 0}
+    items = list(s.scalars(select(BatchItem.item_id).where(BatchItem.batch_id == batch_id)))
+    answers = _live_answers(s, items)
+    labels: dict[int, set] = {}
+    for item, who, kind, _ in answers:
+        if kind == "label":
+            labels.setdefault(item, set()).add(who)
+    need = answers_needed(np.array(items), settings)
+    left = sum(len(labels.get(i, ())) < n for i, n in zip(items, need))
+    return {"batch": batch_id, "size": len(items), "left": int(left)}
