@@ -17,3 +17,81 @@ def one_line_error(out, *fragments):
     assert len(lines) == 1, out.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``activelabel serve`` in a real uvicorn process on a free port of 127.0.0.1."""
+
+    def __init__(self, folder, port=None):
+        self.folder = folder
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self, timeout=60.0):
+        import time
+        import urllib.request
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "activelabel.cli", "serve", str(self.folder),
+                                      "--port", str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def kill(self):
+        import signal
+
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def make_sms_project(tmp_path, db_url=None, n=300, test_size=60, seed_pool=40, seed_test=30, batch_size=30):
+    """Real SMS messages as a trained project: ``seed_pool`` labeled pool items, ``seed_test`` labeled test items."""
+    import pandas as pd
+
+    from activelabel.project import init_project
+    from conftest import DATASETS
+
+    frame = pd.read_parquet(DATASETS / "sms_spam.parquet").drop_duplicates("text").head(n).reset_index(drop=True)
+    frame.insert(0, "id", [f"m{i}" for i in range(len(frame))])
+    frame.to_csv(tmp_path / "sms.csv", index=False)
+    p = init_project(tmp_path / "proj", ["spam", "ham"], db=db_url, batch_size=batch_size, price_per_label=0.1)
+    p.import_items(tmp_path / "sms.csv", text_column="text", id_column="id", test_size=test_size)
+    items = p.state().items
+    chosen = list(items[items["split"] == "pool"]["external_id"][:seed_pool]) + \
+        list(items[items["split"] == "test"]["external_id"][:seed_test])
+    frame.set_index("id").loc[chosen, "label"].reset_index().to_csv(tmp_path / "seed.csv", index=False)
+    p.import_labels(tmp_path / "seed.csv")
+    p.train()
+    p.close()
+    return tmp_path / "proj"

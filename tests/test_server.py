@@ -14,7 +14,7 @@ from activelabel.project import Project, init_project
 from activelabel.server import create_app
 from activelabel.store.schema import Annotation, Assignment, Item
 
-from conftest import DATASETS
+from helpers import make_sms_project
 
 
 def bearer(token):
@@ -24,19 +24,7 @@ def bearer(token):
 @pytest.fixture
 def project_dir(tmp_path, db_url):
     """300 real SMS messages, 40 labeled pool items and 30 labeled test items, one trained model, batch of 30."""
-    frame = pd.read_parquet(DATASETS / "sms_spam.parquet").drop_duplicates("text").head(300).reset_index(drop=True)
-    frame.insert(0, "id", [f"m{i}" for i in range(len(frame))])
-    frame.to_csv(tmp_path / "sms.csv", index=False)
-    p = init_project(tmp_path / "proj", ["spam", "ham"], db=db_url, batch_size=30, price_per_label=0.1)
-    p.import_items(tmp_path / "sms.csv", text_column="text", id_column="id", test_size=60)
-    items = p.state().items
-    chosen = list(items[items["split"] == "pool"]["external_id"][:40]) + \
-        list(items[items["split"] == "test"]["external_id"][:30])
-    frame.set_index("id").loc[chosen, "label"].reset_index().to_csv(tmp_path / "seed.csv", index=False)
-    p.import_labels(tmp_path / "seed.csv")
-    p.train()
-    p.close()
-    return tmp_path / "proj"
+    return make_sms_project(tmp_path, db_url)
 
 
 @pytest.fixture
