@@ -413,8 +413,11 @@ class Project:
                 details={"stop_predictions": stop_pred.tolist(), "classes": list(classes),
                          "n_random": int(batch["n_random"])})
             if len(batch["item_ids"]):
+                from activelabel.store.queue import answers_needed
+
                 repo.add_batch(s, cycle_id=cycle_id, purpose="cycle", strategy=self.config.strategy,
-                               item_ids=batch["item_ids"], scores=batch["scores"], is_random=batch["is_random"])
+                               item_ids=batch["item_ids"], scores=batch["scores"], is_random=batch["is_random"],
+                               need=answers_needed(np.array(batch["item_ids"]), self.config.queue_settings()))
         return {"cycle": version, "labels_used": len(train), "test_labels": len(test),
                 "accuracy": num(metrics.accuracy), "accuracy_ci": [num(v) for v in metrics.accuracy_ci],
                 "macro_f1": num(metrics.macro_f1), "batch": len(batch["item_ids"]),

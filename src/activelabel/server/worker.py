@@ -72,7 +72,7 @@ class Retrainer:
                 self._mark = newest if cycles and cycles[-1].error is None else 0
             if newest <= self._mark:
                 return False
-            progress = queue.batch_progress(s, self.project.config.queue_settings())
+            progress = queue.batch_progress(s)
         if progress["batch"] is None or progress["left"] == 0:
             return True
         minutes = self.project.config.retrain_minutes

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import func, select, text, update
+from sqlalchemy import and_, case, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from activelabel.errors import InvalidParameterError
@@ -70,23 +70,25 @@ def current_batch(s: Session) -> int | None:
     return s.scalar(select(func.max(Batch.id)).where(Batch.purpose == "cycle"))
 
 
-def _live_answers(s: Session, item_ids: list[int]) -> list[tuple[int, int | None, str, int]]:
-    """(item, annotator, answer, id) of answers that were not retracted, for these items."""
-    if not item_ids:
-        return []
-    rows = []
-    for start in range(0, len(item_ids), 5_000):
-        part = item_ids[start:start + 5_000]
-        rows += s.execute(select(Annotation.item_id, Annotation.annotator_id, Annotation.answer, Annotation.id,
-                                 Annotation.retracts_id).where(Annotation.item_id.in_(part))).all()
-    retracted = {r[4] for r in rows if r[4] is not None}
-    return [(r[0], r[1], r[2], r[3]) for r in rows if r[2] != "retract" and r[3] not in retracted]
+def _claims(item, now: datetime):
+    """Assignments that hold a place on ``item``: answered with a label, or open and not expired."""
+    return (select(func.count()).select_from(Assignment)
+            .where(Assignment.item_id == item,
+                   or_(Assignment.outcome == "label",
+                       and_(Assignment.answered_at.is_(None), Assignment.expires_at > now)))
+            .scalar_subquery())
 
 
-def _open_assignments(s: Session, now: datetime) -> list[tuple[int, int]]:
-    """(item, annotator) of assignments not answered and not expired."""
-    return s.execute(select(Assignment.item_id, Assignment.annotator_id)
-                     .where(Assignment.answered_at.is_(None), Assignment.expires_at > now)).all()
+def _mine(item, annotator_id: int, now: datetime):
+    """This annotator already answered ``item`` (label, skip or unsure) or holds it open."""
+    return exists().where(Assignment.item_id == item, Assignment.annotator_id == annotator_id,
+                          or_(Assignment.outcome.in_(("label", "skip", "unsure")),
+                              and_(Assignment.answered_at.is_(None), Assignment.expires_at > now)))
+
+
+def _imported_label(item):
+    """A label from a file (no annotator) already settles the item."""
+    return exists().where(Annotation.item_id == item, Annotation.annotator_id.is_(None), Annotation.answer == "label")
 
 
 def serve_next(s: Session, annotator_id: int, settings: QueueSettings, now: datetime) -> Served | None:
@@ -95,8 +97,9 @@ def serve_next(s: Session, annotator_id: int, settings: QueueSettings, now: date
     An open assignment of theirs is served again (a reload shows the same
     item). Otherwise items come from the current batch in the strategy's
     order, with unlabeled test items interleaved at ``test_share``; an item
-    is skipped when it has all the answers it needs, is open with someone
-    else, or was already answered (or skipped) by this annotator.
+    is passed over when its answers (and open assignments) already reach
+    what it needs, or when this annotator answered or skipped it. One
+    indexed query per source, whatever the batch size.
     """
     lock_queue(s)
     mine = s.execute(select(Assignment.id, Assignment.item_id, Item.split).join(Item, Item.id == Assignment.item_id)
@@ -105,57 +108,31 @@ def serve_next(s: Session, annotator_id: int, settings: QueueSettings, now: date
     if mine is not None:
         return Served(*mine)
     batch_id = current_batch(s)
-    pool = [] if batch_id is None else list(s.scalars(
-        select(BatchItem.item_id).where(BatchItem.batch_id == batch_id).order_by(BatchItem.rank)))
     served_count = s.scalar(select(func.count()).where(Assignment.annotator_id == annotator_id)) or 0
     want_test = settings.test_share > 0 and (
-        not pool or int((served_count + 1) * settings.test_share) > int(served_count * settings.test_share))
-    open_rows = _open_assignments(s, now)
+        batch_id is None or int((served_count + 1) * settings.test_share) > int(served_count * settings.test_share))
     for source in (["test", "pool"] if want_test else ["pool", "test"]):
         if source == "pool":
-            candidates = pool
+            if batch_id is None:
+                continue
+            query = (select(BatchItem.item_id).where(BatchItem.batch_id == batch_id,
+                                                     _claims(BatchItem.item_id, now) < BatchItem.need,
+                                                     ~_mine(BatchItem.item_id, annotator_id, now),
+                                                     ~_imported_label(BatchItem.item_id))
+                     .order_by(BatchItem.rank).limit(1))
         else:
-            candidates = _unlabeled_test_items(s)
-        item = _first_free(s, candidates, annotator_id, settings, open_rows)
+            if settings.test_share <= 0 and batch_id is not None:
+                continue
+            query = (select(Item.id).where(Item.split == "test", _claims(Item.id, now) < 1,
+                                           ~_mine(Item.id, annotator_id, now), ~_imported_label(Item.id))
+                     .order_by(Item.id).limit(1))
+        item = s.scalar(query)
         if item is not None:
             row = Assignment(item_id=item, annotator_id=annotator_id, batch_id=batch_id if source == "pool" else None,
                              assigned_at=now, expires_at=now + timedelta(minutes=settings.assignment_minutes))
             s.add(row)
             s.flush()
             return Served(row.id, item, source)
-    return None
-
-
-def _unlabeled_test_items(s: Session) -> list[int]:
-    """Test items no one has labeled, in a stable pseudo-random order (by a hash of the id)."""
-    labeled = select(Annotation.item_id).where(Annotation.answer == "label")
-    ids = list(s.scalars(select(Item.id).where(Item.split == "test", Item.id.not_in(labeled))))
-    return sorted(ids, key=lambda i: hashlib.blake2b(str(i).encode(), digest_size=4).digest())
-
-
-def _first_free(s: Session, candidates: list[int], annotator_id: int, settings: QueueSettings,
-                open_rows: list[tuple[int, int]]) -> int | None:
-    if not candidates:
-        return None
-    answers = _live_answers(s, candidates)
-    labels: dict[int, set] = {}
-    seen_by_me = {item for item, who, _, _ in answers if who == annotator_id}
-    unattributed = set()
-    for item, who, kind, _ in answers:
-        if kind == "label":
-            if who is None:
-                unattributed.add(item)
-            else:
-                labels.setdefault(item, set()).add(who)
-    open_count: dict[int, int] = {}
-    for item, who in open_rows:
-        open_count[item] = open_count.get(item, 0) + 1
-    need = dict(zip(candidates, answers_needed(np.array(candidates), settings)))
-    for item in candidates:
-        if item in seen_by_me or item in unattributed:
-            continue
-        if len(labels.get(item, ())) + open_count.get(item, 0) < need[item]:
-            return item
     return None
 
 
@@ -177,7 +154,7 @@ def answer(s: Session, assignment_id: int, annotator_id: int, kind: str, label: 
     if row.answered_at is not None:
         return False
     assigned = row.assigned_at if row.assigned_at.tzinfo else row.assigned_at.replace(tzinfo=now.tzinfo)
-    s.execute(update(Assignment).where(Assignment.id == assignment_id).values(answered_at=now))
+    s.execute(update(Assignment).where(Assignment.id == assignment_id).values(answered_at=now, outcome=kind))
     s.add(Annotation(item_id=row.item_id, annotator_id=annotator_id, answer=kind,
                      label=label if kind == "label" else None, seconds=(now - assigned).total_seconds(),
                      source="web", created_at=now))
@@ -196,6 +173,11 @@ def undo_last(s: Session, annotator_id: int, settings: QueueSettings, now: datet
         return None
     s.add(Annotation(item_id=last.item_id, annotator_id=annotator_id, answer="retract", label=None,
                      source="web", retracts_id=last.id, created_at=now))
+    answered = s.scalar(select(func.max(Assignment.id)).where(
+        Assignment.annotator_id == annotator_id, Assignment.item_id == last.item_id,
+        Assignment.outcome.in_(("label", "skip", "unsure"))))
+    if answered is not None:
+        s.execute(update(Assignment).where(Assignment.id == answered).values(outcome="undone"))
     s.execute(update(Assignment).where(Assignment.annotator_id == annotator_id, Assignment.answered_at.is_(None))
               .values(expires_at=now))
     s.add(Assignment(item_id=last.item_id, annotator_id=annotator_id, batch_id=None, assigned_at=now,
@@ -210,17 +192,14 @@ def release_open_assignments(s: Session, now: datetime) -> int:
     return result.rowcount
 
 
-def batch_progress(s: Session, settings: QueueSettings) -> dict:
-    """Items in the current batch, and how many still need answers."""
+def batch_progress(s: Session, settings: QueueSettings | None = None) -> dict:
+    """Items in the current batch, and how many still need answers (one aggregate query)."""
     batch_id = current_batch(s)
     if batch_id is None:
         return {"batch": None, "size": 0, "left": 0}
-    items = list(s.scalars(select(BatchItem.item_id).where(BatchItem.batch_id == batch_id)))
-    answers = _live_answers(s, items)
-    labels: dict[int, set] = {}
-    for item, who, kind, _ in answers:
-        if kind == "label":
-            labels.setdefault(item, set()).add(who)
-    need = answers_needed(np.array(items), settings)
-    left = sum(len(labels.get(i, ())) < n for i, n in zip(items, need))
-    return {"batch": batch_id, "size": len(items), "left": int(left)}
+    labeled = (select(func.count()).select_from(Assignment)
+               .where(Assignment.item_id == BatchItem.item_id, Assignment.outcome == "label").scalar_subquery())
+    size, left = s.execute(select(func.count(), func.coalesce(func.sum(case(
+        (and_(labeled < BatchItem.need, ~_imported_label(BatchItem.item_id)), 1), else_=0)), 0))
+        .where(BatchItem.batch_id == batch_id)).one()
+    return {"batch": batch_id, "size": int(size), "left": int(left)}

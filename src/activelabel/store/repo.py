@@ -166,12 +166,14 @@ def cycles(s: Session) -> list[Cycle]:
 
 
 def add_batch(s: Session, *, cycle_id: int | None, purpose: str, strategy: str, item_ids: Sequence[int],
-              scores: Sequence[float], is_random: Sequence[bool]) -> int:
+              scores: Sequence[float], is_random: Sequence[bool], need: Sequence[int] | None = None) -> int:
     batch = Batch(cycle_id=cycle_id, purpose=purpose, strategy=strategy, size=len(item_ids))
     s.add(batch)
     s.flush()
+    need = [1] * len(item_ids) if need is None else need
     rows = [{"batch_id": batch.id, "item_id": int(i), "rank": r, "score": float(sc) if np.isfinite(sc) else None,
-             "is_random": bool(rd)} for r, (i, sc, rd) in enumerate(zip(item_ids, scores, is_random))]
+             "is_random": bool(rd), "need": int(n)}
+            for r, (i, sc, rd, n) in enumerate(zip(item_ids, scores, is_random, need))]
     for start in range(0, len(rows), _CHUNK):
         s.connection().execute(insert(BatchItem.__table__), rows[start:start + _CHUNK])
     return batch.id

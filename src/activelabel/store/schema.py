@@ -131,6 +131,7 @@ class BatchItem(Base):
     rank: Mapped[int] = mapped_column(Integer)
     score: Mapped[float | None] = mapped_column(Float)
     is_random: Mapped[bool] = mapped_column(Boolean, default=False)
+    need: Mapped[int] = mapped_column(Integer, default=1)  # answers wanted: more than 1 for overlap items
 
 
 class Assignment(Base):
@@ -144,4 +145,5 @@ class Assignment(Base):
     assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(7))  # label, skip, unsure; undone after an undo
     __table_args__ = (Index("ix_assignments_item", "item_id"), Index("ix_assignments_annotator", "annotator_id"))
