@@ -4,7 +4,8 @@ A real uvicorn server (``activelabel serve``) over a project of 15,000 real
 SMS messages (each message three times, numbered), with a batch of 2,000
 and retraining every 15 seconds of new labels, so several cycles run in a
 separate process during the load. Each simulated annotator asks for the
-next item and answers it, as fast as the server allows. Latencies are
+next item, reads it for a random time (``--think``, mean 0.25 s: several
+times faster than people label short texts) and answers it. Latencies are
 measured at the client; the baseline, in the same run and on the same
 server, is ``/healthz`` (a request that touches no database). At the end
 the answers the server acknowledged are counted against the database:
@@ -65,7 +66,8 @@ def build(folder: Path, db: str | None) -> tuple[list[str], pd.Series]:
     return tokens, frame.set_index("id")["label"]
 
 
-async def annotator(client: httpx.AsyncClient, token: str, quota: int, stats: dict, progress, task) -> None:
+async def annotator(client: httpx.AsyncClient, token: str, quota: int, stats: dict, progress, task,
+                    think: float, rng: np.random.Generator) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     done = 0
     while done < quota:
@@ -81,6 +83,8 @@ async def annotator(client: httpx.AsyncClient, token: str, quota: int, stats: di
             await asyncio.sleep(0.2)  # batch used up: the retrainer is publishing the next one
             continue
         label = "spam" if item["item_id"] % 7 == 0 else "ham"
+        if think:
+            await asyncio.sleep(rng.uniform(0, 2 * think))  # reading the item
         t3 = time.perf_counter()
         r = await client.post("/api/answer", headers=headers,
                               json={"assignment_id": item["assignment_id"], "answer": "label", "label": label})
@@ -91,16 +95,18 @@ async def annotator(client: httpx.AsyncClient, token: str, quota: int, stats: di
             progress.advance(task)
 
 
-async def load(url: str, tokens: list[str], submissions: int, progress, task) -> dict:
+async def load(url: str, tokens: list[str], submissions: int, progress, task, think: float) -> dict:
     stats = {"healthz": [], "next": [], "submit": [], "acked": []}
     limits = httpx.Limits(max_connections=len(tokens) * 2)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
         quota = submissions // len(tokens)
-        await asyncio.gather(*(annotator(client, t, quota, stats, progress, task) for t in tokens))
+        rngs = np.random.default_rng(0).spawn(len(tokens))
+        await asyncio.gather(*(annotator(client, t, quota, stats, progress, task, think, r)
+                               for t, r in zip(tokens, rngs)))
     return stats
 
 
-def run_backend(backend: str, submissions: int, console: Console) -> dict:
+def run_backend(backend: str, submissions: int, think: float, console: Console) -> dict:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -121,7 +127,7 @@ def run_backend(backend: str, submissions: int, console: Console) -> dict:
                                                     transient=True) as progress:
                 task = progress.add_task("submissions", total=submissions)
                 t0 = time.perf_counter()
-                stats = asyncio.run(load(server.url, tokens, submissions, progress, task))
+                stats = asyncio.run(load(server.url, tokens, submissions, progress, task, think))
                 seconds = time.perf_counter() - t0
             from activelabel.store.repo import hash_token
             from activelabel.store.schema import Annotator
@@ -140,7 +146,7 @@ def run_backend(backend: str, submissions: int, console: Console) -> dict:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     ms = {k: np.percentile(np.array(stats[k]) * 1000, [50, 95, 99]) for k in ("healthz", "next", "submit")}
-    return {"backend": backend, "submissions": len(acked), "seconds": seconds, "lost": lost,
+    return {"backend": backend, "think": think, "submissions": len(acked), "seconds": seconds, "lost": lost,
             "duplicated": duplicated, "stored": len(stored), "cycles_during_load": cycles - 1,
             "retractions": failed, "ms": {k: v.round(2).tolist() for k, v in ms.items()}}
 
@@ -149,14 +155,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=10_000)
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
+    parser.add_argument("--think", type=float, default=0.25,
+                        help="mean seconds an annotator reads an item (uniform 0-2x); 0: as fast as the server allows")
     args = parser.parse_args()
     console = Console()
-    results = [run_backend(b, args.submissions, console) for b in args.backends]
-    table = Table(title=f"20 annotators, {args.submissions:,} submissions while retraining runs "
-                        "(client-side latency, ms: p50 / p95 / p99)")
+    results = [run_backend(b, args.submissions, args.think, console) for b in args.backends]
+    table = Table(title=f"20 annotators, {args.submissions:,} submissions while retraining runs, "
+                        f"{args.think} s mean reading time (client-side latency, ms: p50 / p95 / p99)")
     for col in ("backend", "next item", "submit", "/healthz (baseline)", "p95 next / healthz", "per s",
                 "lost", "duplicated", "cycles"):
-        table.add_column(col, justify="right", no_wrap=True)
+        table.add_column(col, justify="right", no_wrap=True, min_width=len(col) if len(col) < 12 else 8)
     for r in results:
         m = r["ms"]
         table.add_row(r["backend"], " / ".join(f"{v:.1f}" for v in m["next"]),

@@ -34,7 +34,7 @@ from activelabel.errors import (
 )
 from activelabel.files import Records, read_records
 from activelabel.models.featurizers import FEATURIZERS, FeatureCache, compute_features, featurizer_version
-from activelabel.store import repo
+from activelabel.store import queue, repo
 from activelabel.store.db import Store, open_store, sqlite_url
 
 __all__ = ["Config", "Project", "init_project", "CONFIG_FILE"]
@@ -249,6 +249,7 @@ class Project:
             given = given[[(i, lab) not in seen for i, lab in zip(given["item_id"], given["label"])]]
         repo.add_annotations(s, [{"item_id": int(i), "annotator_id": None, "answer": "label", "label": lab,
                                   "seconds": None, "source": source} for i, lab in zip(given["item_id"], given["label"])])
+        queue.mark_imported(s, given["item_id"])
         return int(len(given))
 
     def import_labels(self, path: str | Path, *, id_column: str = "id", label_column: str = "label",
@@ -288,6 +289,7 @@ class Project:
                     if answer != "ignored"]
             repo.add_annotations(s, rows)
             repo.record_import(s, path=str(Path(path).resolve()), kind="labels", n_new=len(rows), n_existing=0)
+            queue.mark_imported(s, [r["item_id"] for r in rows if r["answer"] == "label"])
         kinds = answers["answer"].value_counts()
         return {"labels": int(kinds.get("label", 0)), "skips": int(kinds.get("skip", 0) + kinds.get("unsure", 0)),
                 "ignored": int(kinds.get("ignored", 0))}
@@ -413,11 +415,9 @@ class Project:
                 details={"stop_predictions": stop_pred.tolist(), "classes": list(classes),
                          "n_random": int(batch["n_random"])})
             if len(batch["item_ids"]):
-                from activelabel.store.queue import answers_needed
-
                 repo.add_batch(s, cycle_id=cycle_id, purpose="cycle", strategy=self.config.strategy,
                                item_ids=batch["item_ids"], scores=batch["scores"], is_random=batch["is_random"],
-                               need=answers_needed(np.array(batch["item_ids"]), self.config.queue_settings()))
+                               need=queue.answers_needed(np.array(batch["item_ids"]), self.config.queue_settings()))
         return {"cycle": version, "labels_used": len(train), "test_labels": len(test),
                 "accuracy": num(metrics.accuracy), "accuracy_ci": [num(v) for v in metrics.accuracy_ci],
                 "macro_f1": num(metrics.macro_f1), "batch": len(batch["item_ids"]),

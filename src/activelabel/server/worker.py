@@ -10,6 +10,7 @@ admin, and labeling goes on with the previous batch.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -84,8 +85,9 @@ class Retrainer:
         self.running = True
         started = time.monotonic()
         try:
+            # at a lower CPU priority, so serving annotators stays fast while a model trains
             done = subprocess.run([sys.executable, "-m", "activelabel.cli", "train", str(self.project.folder)],
-                                  capture_output=True, text=True)
+                                  capture_output=True, text=True, preexec_fn=lambda: os.nice(10))
         finally:
             self.running = False
             self._last_time = time.monotonic()

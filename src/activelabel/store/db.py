@@ -10,7 +10,8 @@ Alembic migrations are applied every time a store is opened.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect
@@ -34,6 +35,7 @@ class Store:
 
     engine: Engine
     sessions: sessionmaker
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @contextmanager
     def session(self, *, readonly: bool = False):
@@ -43,9 +45,16 @@ class Store:
         writers queue instead of failing halfway; a ``readonly`` one reads a
         snapshot alongside the writer without waiting for it.
         """
-        with self.sessions() as s, s.begin():
-            if readonly:
-                s.connection(execution_options={"activelabel_readonly": True})
+        if readonly or self.engine.dialect.name != "sqlite":
+            with self.sessions() as s, s.begin():
+                if readonly:
+                    s.connection(execution_options={"activelabel_readonly": True})
+                yield s
+            return
+        # One writer at a time inside this process (as datasette does): threads queue on a
+        # lock that wakes them at once, instead of on SQLite's busy handler, which sleeps
+        # in steps of up to 100 ms. Other processes still wait on the busy timeout.
+        with self.write_lock, self.sessions() as s, s.begin():
             yield s
 
     def close(self) -> None:

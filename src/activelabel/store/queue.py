@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import and_, case, exists, func, or_, select, text, update
+from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from activelabel.errors import InvalidParameterError
 from activelabel.store.schema import Annotation, Assignment, Batch, BatchItem, Item
 
 __all__ = ["QueueSettings", "Served", "lock_queue", "current_batch", "serve_next", "answer", "undo_last",
-           "release_open_assignments", "batch_progress", "answers_needed"]
+           "release_open_assignments", "batch_progress", "answers_needed", "mark_imported"]
 
 _QUEUE_LOCK = 7_205_911  # any constant: the advisory lock key of the queue
 
@@ -115,7 +115,7 @@ def serve_next(s: Session, annotator_id: int, settings: QueueSettings, now: date
         if source == "pool":
             if batch_id is None:
                 continue
-            query = (select(BatchItem.item_id).where(BatchItem.batch_id == batch_id,
+            query = (select(BatchItem.item_id).where(BatchItem.batch_id == batch_id, BatchItem.done.is_(False),
                                                      _claims(BatchItem.item_id, now) < BatchItem.need,
                                                      ~_mine(BatchItem.item_id, annotator_id, now),
                                                      ~_imported_label(BatchItem.item_id))
@@ -155,10 +155,32 @@ def answer(s: Session, assignment_id: int, annotator_id: int, kind: str, label: 
         return False
     assigned = row.assigned_at if row.assigned_at.tzinfo else row.assigned_at.replace(tzinfo=now.tzinfo)
     s.execute(update(Assignment).where(Assignment.id == assignment_id).values(answered_at=now, outcome=kind))
+    if kind == "label":
+        _mark_done(s, row.item_id, now)
     s.add(Annotation(item_id=row.item_id, annotator_id=annotator_id, answer=kind,
                      label=label if kind == "label" else None, seconds=(now - assigned).total_seconds(),
                      source="web", created_at=now))
     return True
+
+
+def mark_imported(s: Session, item_ids) -> None:
+    """Items labeled from a file are done in the current batch."""
+    batch_id = current_batch(s)
+    ids = [int(i) for i in item_ids]
+    for start in range(0, len(ids) if batch_id is not None else 0, 5_000):
+        s.execute(update(BatchItem).where(BatchItem.batch_id == batch_id,
+                                          BatchItem.item_id.in_(ids[start:start + 5_000])).values(done=True))
+
+
+def _mark_done(s: Session, item_id: int, now: datetime) -> None:
+    """Bring the item's ``done`` flag in the current batch up to date with its labeled answers."""
+    batch_id = current_batch(s)
+    if batch_id is None:
+        return
+    labeled = (select(func.count()).select_from(Assignment)
+               .where(Assignment.item_id == item_id, Assignment.outcome == "label").scalar_subquery())
+    s.execute(update(BatchItem).where(BatchItem.batch_id == batch_id, BatchItem.item_id == item_id)
+              .values(done=labeled >= BatchItem.need))
 
 
 def undo_last(s: Session, annotator_id: int, settings: QueueSettings, now: datetime) -> int | None:
@@ -178,6 +200,7 @@ def undo_last(s: Session, annotator_id: int, settings: QueueSettings, now: datet
         Assignment.outcome.in_(("label", "skip", "unsure"))))
     if answered is not None:
         s.execute(update(Assignment).where(Assignment.id == answered).values(outcome="undone"))
+        _mark_done(s, last.item_id, now)
     s.execute(update(Assignment).where(Assignment.annotator_id == annotator_id, Assignment.answered_at.is_(None))
               .values(expires_at=now))
     s.add(Assignment(item_id=last.item_id, annotator_id=annotator_id, batch_id=None, assigned_at=now,
@@ -193,13 +216,10 @@ def release_open_assignments(s: Session, now: datetime) -> int:
 
 
 def batch_progress(s: Session, settings: QueueSettings | None = None) -> dict:
-    """Items in the current batch, and how many still need answers (one aggregate query)."""
+    """Items in the current batch, and how many still need answers (counted on the queue's index)."""
     batch_id = current_batch(s)
     if batch_id is None:
         return {"batch": None, "size": 0, "left": 0}
-    labeled = (select(func.count()).select_from(Assignment)
-               .where(Assignment.item_id == BatchItem.item_id, Assignment.outcome == "label").scalar_subquery())
-    size, left = s.execute(select(func.count(), func.coalesce(func.sum(case(
-        (and_(labeled < BatchItem.need, ~_imported_label(BatchItem.item_id)), 1), else_=0)), 0))
-        .where(BatchItem.batch_id == batch_id)).one()
+    size = s.scalar(select(func.count()).where(BatchItem.batch_id == batch_id))
+    left = s.scalar(select(func.count()).where(BatchItem.batch_id == batch_id, BatchItem.done.is_(False)))
     return {"batch": batch_id, "size": int(size), "left": int(left)}

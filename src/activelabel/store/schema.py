@@ -132,6 +132,8 @@ class BatchItem(Base):
     score: Mapped[float | None] = mapped_column(Float)
     is_random: Mapped[bool] = mapped_column(Boolean, default=False)
     need: Mapped[int] = mapped_column(Integer, default=1)  # answers wanted: more than 1 for overlap items
+    done: Mapped[bool] = mapped_column(Boolean, default=False)  # has its answers: the queue skips it by index
+    __table_args__ = (Index("ix_batch_items_queue", "batch_id", "done", "rank"),)
 
 
 class Assignment(Base):

@@ -23,10 +23,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("outcome", sa.String(length=7), nullable=True))
     with op.batch_alter_table("batch_items") as batch:
         batch.add_column(sa.Column("need", sa.Integer(), nullable=False, server_default="1"))
+        batch.add_column(sa.Column("done", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch.create_index("ix_batch_items_queue", ["batch_id", "done", "rank"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("batch_items") as batch:
+        batch.drop_index("ix_batch_items_queue")
+        batch.drop_column("done")
         batch.drop_column("need")
     with op.batch_alter_table("assignments") as batch:
         batch.drop_column("outcome")
