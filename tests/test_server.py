@@ -232,3 +232,22 @@ def test_retrainer_publishes_the_next_batch_when_the_batch_is_done(project_dir, 
         assert status["cycles"] == 2 and status["last_error"] is None
         progress = c.get("/api/next", headers=bearer(tokens["ann"])).json()["progress"]
         assert progress["size"] == 30 and progress["left"] >= 29
+
+
+def test_a_failed_training_is_shown_and_labeling_goes_on(project_dir, tokens):
+    """A model that cannot be built: the worker records the failure, the admin sees it, the old batch is served."""
+    path = project_dir / "activelabel.toml"
+    path.write_text(path.read_text().replace('model = ""', 'model = "no.such.Model"'))
+    with TestClient(create_app(project_dir, retrain=True, poll_seconds=0.2)) as c:
+        before = c.get("/api/next", headers=bearer(tokens["ann"])).json()
+        assert c.post("/admin/retrain", headers=bearer(tokens["admin"]), follow_redirects=False).status_code == 303
+        deadline = time.monotonic() + 60
+        while "The last training failed" not in (page := c.get("/admin", headers=bearer(tokens["admin"])).text):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert "cannot build model &#39;no.such.Model&#39;" in page
+        after = c.get("/api/next", headers=bearer(tokens["bob"])).json()
+        assert after["item"] is not None and after["progress"]["size"] == before["progress"]["size"] == 30
+    with Project.open(project_dir) as p:
+        status = p.status()
+    assert status["cycles"] == 1 and "no.such.Model" in status["last_error"]["error"]
