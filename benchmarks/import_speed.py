@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 STEP = r"""
-import json, resource, sys, time
+import json, sys, time
 kind, folder, path, db = sys.argv[1:5]
 t0 = time.perf_counter()
 if kind == "floor":
@@ -54,8 +53,9 @@ else:
         with Project.open(folder) as p:
             out = (p.import_items(path, text_column="text", id_column="id") if kind == "items"
                    else p.import_labels(path))
-print(json.dumps({"seconds": time.perf_counter() - t0,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **out}))
+# VmHWM: this process's own peak resident memory (ru_maxrss would start from the parent's at fork)
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"seconds": time.perf_counter() - t0, "peak_mb": int(hwm.split()[1]) / 1024, **out}))
 """
 
 
