@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from activelabel.project import Project, init_project
 from activelabel.server import create_app
-from activelabel.store.schema import Annotation, Assignment, Item
+from activelabel.store.schema import Annotation, Item
 
 from helpers import make_sms_project
 

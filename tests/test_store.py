@@ -6,9 +6,7 @@ selected, tokens are stored only as hashes, cycles are recorded with their
 model and batch.
 """
 
-import json
 
-import numpy as np
 import pandas as pd
 import pytest
 from alembic.autogenerate import compare_metadata

@@ -67,12 +67,12 @@ def _id(v) -> str | None:
 
 def _label_studio(records: Records, id_column: str) -> pd.DataFrame:
     rows = []
-    for i, (data, annotations) in enumerate(zip(records.frame["data"], records.frame["annotations"])):
-        if not isinstance(data, dict) or not isinstance(annotations, list):
+    for i, (data, given) in enumerate(zip(records.frame["data"], records.frame["annotations"])):
+        if not isinstance(data, dict) or not isinstance(given, list):
             raise MalformedFileError(f"{records.where(i)}: a Label Studio task needs a 'data' object and an "
                                      "'annotations' list")
         ext = _id(data.get(id_column, data.get("id")))
-        for a in annotations:
+        for a in given:
             who = a.get("completed_by")
             who = who.get("email") if isinstance(who, dict) else who
             name = None if who is None else f"labelstudio:{who}"

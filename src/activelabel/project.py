@@ -182,7 +182,6 @@ class Project:
         if self.config.featurizer and chosen != self.config.featurizer:
             raise InvalidParameterError(f"this project's items use the {self.config.featurizer!r} features; "
                                         f"this import would need {chosen!r}")
-        frame = records.frame
         payload = _payloads(records, kind, text_column, image_column, feature_columns)
         ids = _external_ids(records, id_column, payload["content_hash"])
         payload["external_id"] = ids
