@@ -34,7 +34,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from helpers import Server  # noqa: E402
@@ -137,7 +137,6 @@ def run_backend(backend: str, submissions: int, think: float, console: Console) 
                                    .where(Annotation.source == "web")).all()
                 who = dict(s.execute(select(Annotator.token_hash, Annotator.id)).all())
                 cycles = p.status()["cycles"]
-                failed = s.scalar(select(func.count()).select_from(Annotation).where(Annotation.answer == "retract"))
             acked = [(who[hash_token(t)], i) for t, i in stats["acked"]]
             lost = len(set(acked) - set(stored))
             duplicated = len(stored) - len(set(stored))
@@ -147,8 +146,7 @@ def run_backend(backend: str, submissions: int, think: float, console: Console) 
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     ms = {k: np.percentile(np.array(stats[k]) * 1000, [50, 95, 99]) for k in ("healthz", "next", "submit")}
     return {"backend": backend, "think": think, "submissions": len(acked), "seconds": seconds, "lost": lost,
-            "duplicated": duplicated, "stored": len(stored), "cycles_during_load": cycles - 1,
-            "retractions": failed, "ms": {k: v.round(2).tolist() for k, v in ms.items()}}
+            "duplicated": duplicated, "stored": len(stored), "cycles_during_load": cycles - 1, "ms": {k: v.round(2).tolist() for k, v in ms.items()}}
 
 
 def main() -> None:
