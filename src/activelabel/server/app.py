@@ -80,6 +80,7 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
     app = FastAPI(title="activelabel", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.project = project
     app.state.secret = project_secret(project.folder)
+    app.state.auth_cache = {}  # token hash -> (expiry, Caller or None); see auth.authenticate
     app.state.retrainer = Retrainer(project, poll_seconds) if retrain else None
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
@@ -111,8 +112,9 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
         return {"today": today or 0, "left": batch["left"], "size": batch["size"]}
 
     def next_for(caller: Caller) -> tuple[dict | None, dict]:
-        with project.store.session() as s:
+        with project.store.session() as s:  # the queue's write lock is held only while assigning
             served = queue.serve_next(s, caller.annotator_id, settings, now())
+        with project.store.session(readonly=True) as s:
             return item_view(s, served, caller), progress(s, caller)
 
     def render_item(request: Request, caller: Caller, item, prog, message: str | None = None):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from hashlib import sha256
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from activelabel.store import repo
 __all__ = ["Caller", "COOKIE", "authenticate", "require_admin", "csrf_token", "check_csrf", "project_secret"]
 
 COOKIE = "activelabel_token"
+_CACHE_SECONDS = 10.0  # a token looked up is trusted this long without asking the database again
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,18 @@ def authenticate(request: Request) -> Caller | None:
         via_cookie = True
     if not token:
         return None
-    store = request.app.state.project.store
-    with store.session(readonly=True) as s:
-        row = repo.annotator_by_token(s, token)
-        if row is None or row.role not in ("annotator", "admin"):
-            return None
-        return Caller(row.id, row.name, row.role, row.token_hash, via_cookie)
+    digest = repo.hash_token(token)
+    cache = request.app.state.auth_cache
+    hit = cache.get(digest)
+    if hit is not None and hit[0] > time.monotonic():
+        found = hit[1]
+    else:
+        with request.app.state.project.store.session(readonly=True) as s:
+            row = repo.annotator_by_token(s, token)
+            found = None if row is None or row.role not in ("annotator", "admin") else \
+                Caller(row.id, row.name, row.role, row.token_hash, False)
+        cache[digest] = (time.monotonic() + _CACHE_SECONDS, found)
+    return None if found is None else replace(found, via_cookie=via_cookie)
 
 
 def require_admin(caller: Caller) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import and_, exists, func, or_, select, text, update
+from sqlalchemy import and_, case, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from activelabel.errors import InvalidParameterError
@@ -216,10 +216,11 @@ def release_open_assignments(s: Session, now: datetime) -> int:
 
 
 def batch_progress(s: Session, settings: QueueSettings | None = None) -> dict:
-    """Items in the current batch, and how many still need answers (counted on the queue's index)."""
-    batch_id = current_batch(s)
+    """Items in the current batch, and how many still need answers (one query on the queue's index)."""
+    newest = select(func.max(Batch.id)).where(Batch.purpose == "cycle").scalar_subquery()
+    batch_id, size, done = s.execute(select(func.max(BatchItem.batch_id), func.count(),
+                                            func.coalesce(func.sum(case((BatchItem.done, 1), else_=0)), 0))
+                                     .where(BatchItem.batch_id == newest)).one()
     if batch_id is None:
         return {"batch": None, "size": 0, "left": 0}
-    size = s.scalar(select(func.count()).where(BatchItem.batch_id == batch_id))
-    left = s.scalar(select(func.count()).where(BatchItem.batch_id == batch_id, BatchItem.done.is_(False)))
-    return {"batch": batch_id, "size": int(size), "left": int(left)}
+    return {"batch": int(batch_id), "size": int(size), "left": int(size - done)}
