@@ -88,7 +88,8 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
         When the database cannot be reached or the URL is not understood.
     """
     try:
-        engine = create_engine(url, pool_pre_ping=True)
+        # a pre-ping finds dropped server connections; a SQLite file has none to drop
+        engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
     except (ArgumentError, ImportError) as error:
         raise StoreError(f"cannot use database URL {url!r}: {error}") from None
     if engine.dialect.name == "sqlite":
