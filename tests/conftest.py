@@ -9,7 +9,6 @@ settings.load_profile("activelabel")
 
 import os
 import uuid
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -19,7 +18,9 @@ from sqlalchemy.engine import make_url
 # the server); on a developer machine the same local default applies. When
 # it cannot be reached the PostgreSQL tests fail: they never skip.
 PG_URL = os.environ.get("ACTIVELABEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+# The real SMS Spam Collection ships inside the package (it backs the demo), so the tests need nothing
+# outside the repository.
+from activelabel.demo import DEMO_DATA as SMS_PARQUET  # noqa: E402
 
 
 @pytest.fixture

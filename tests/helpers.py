@@ -80,9 +80,9 @@ def make_sms_project(tmp_path, db_url=None, n=300, test_size=60, seed_pool=40, s
     import pandas as pd
 
     from activelabel.project import init_project
-    from conftest import DATASETS
+    from conftest import SMS_PARQUET
 
-    frame = pd.read_parquet(DATASETS / "sms_spam.parquet").drop_duplicates("text").head(n).reset_index(drop=True)
+    frame = pd.read_parquet(SMS_PARQUET).drop_duplicates("text").head(n).reset_index(drop=True)
     frame.insert(0, "id", [f"m{i}" for i in range(len(frame))])
     frame.to_csv(tmp_path / "sms.csv", index=False)
     p = init_project(tmp_path / "proj", ["spam", "ham"], db=db_url, batch_size=batch_size, price_per_label=0.1)

@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 from activelabel.project import Project
 from activelabel.store.schema import Base
 
-from conftest import DATASETS
+from conftest import SMS_PARQUET
 from helpers import one_line_error, run_cli
 
-SMS = DATASETS / "sms_spam.parquet"
+SMS = SMS_PARQUET
 
 
 def answer(batch_file, truth: dict, out):

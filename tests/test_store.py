@@ -25,13 +25,13 @@ from activelabel.project import Project, init_project
 from activelabel.store import repo
 from activelabel.store.schema import Annotation, Annotator, Base, Batch, BatchItem, Item
 
-from conftest import DATASETS
+from conftest import SMS_PARQUET
 
 
 @pytest.fixture(scope="module")
 def sms(tmp_path_factory):
     """600 real SMS texts with ids and their true labels, as a CSV."""
-    frame = pd.read_parquet(DATASETS / "sms_spam.parquet").drop_duplicates("text").head(600).reset_index(drop=True)
+    frame = pd.read_parquet(SMS_PARQUET).drop_duplicates("text").head(600).reset_index(drop=True)
     frame.insert(0, "id", [f"m{i}" for i in range(len(frame))])
     path = tmp_path_factory.mktemp("sms") / "sms.csv"
     frame.to_csv(path, index=False)
