@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 PG_URL = os.environ.get("ACTIVELABEL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 # The real SMS Spam Collection ships inside the package (it backs the demo), so the tests need nothing
 # outside the repository.
-from activelabel.demo import DEMO_DATA as SMS_PARQUET  # noqa: E402
+from activelabel.demo import DEMO_DATA as SMS_PARQUET  # noqa: E402, F401 (used by the tests)
 
 
 @pytest.fixture
