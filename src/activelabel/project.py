@@ -206,7 +206,7 @@ class Project:
                 raise DuplicateIdError(f"{records.where(int(row['row']))}: id {row['external_id']!r} is already in "
                                        "the project with different content")
             new = merged[merged["id"].isna()].copy()
-            n_import = len(self._imports(s))
+            n_import = repo.count_imports(s)
             rng = np.random.default_rng([self.config.seed, n_import])
             n_test = _test_count(test_size, len(new))
             split = np.full(len(new), "pool", dtype=object)
@@ -230,12 +230,6 @@ class Project:
             self.features.put(self.config.featurizer, np.array([id_of[e] for e in new["external_id"]]),
                               vectors[rows_new])
         return {"new": int(len(new)), "existing": int(len(merged) - len(new)), "test": int(n_test), "labels": n_labels}
-
-    def _imports(self, s):
-        from sqlalchemy import select
-
-        from activelabel.store.schema import Import
-        return s.scalars(select(Import.id)).all()
 
     def _store_import_labels(self, s, records: Records, payload: pd.DataFrame, labels: pd.Series, id_of) -> int:
         """Labels given in an items file, stored as answers from that file (once, however often it is imported)."""
@@ -366,8 +360,8 @@ class Project:
         st = self.state()
         items = st.items
         classes = self.classes
-        train = items[(items["split"] == "pool") & items["label"].notna()]
-        test = items[(items["split"] == "test") & items["label"].notna()]
+        train_rows, test_rows = _labeled_rows(items, "pool"), _labeled_rows(items, "test")
+        train, test = items.iloc[train_rows], items.iloc[test_rows]
         present = sorted(train["label"].unique())
         if len(present) < 2:
             raise SingleClassError(f"training needs labeled pool items of at least two classes; there are "
@@ -375,14 +369,12 @@ class Project:
                                    + (f" ({present[0]!r})" if present else ""))
         progress("features")
         X = self.item_features(items)
-        pos = {i: p for p, i in enumerate(items["id"].to_numpy())}
-        train_rows = train["id"].map(pos).to_numpy()
         progress("fit")
         model = self._model().fit(X[train_rows], train["label"].to_numpy(dtype=str))
         class_index = {c: k for k, c in enumerate(classes)}
         progress("evaluate")
         if len(test):
-            pred = predict_proba_aligned(model, X[test["id"].map(pos).to_numpy()], classes).argmax(axis=1)
+            pred = predict_proba_aligned(model, X[test_rows], classes).argmax(axis=1)
             metrics = evaluate(test["label"].map(class_index).to_numpy(), pred, len(classes),
                                random_state=self.config.seed)
         else:
@@ -491,10 +483,9 @@ class Project:
         else:
             model = self.latest_model()
             X = self.item_features(items) if model is not None else None  # a random seed set needs no features
-            train = items[(items["split"] == "pool") & items["label"].notna()]
-            pos = {i: p for p, i in enumerate(items["id"].to_numpy())}
-            batch = self._select(model, X, items, st, train["id"].map(pos).to_numpy(),
-                                 train["label"].to_numpy(dtype=str), n, salt=100_000 + len(st.issued))
+            train_rows = _labeled_rows(items, "pool")
+            batch = self._select(model, X, items, st, train_rows, items["label"].to_numpy()[train_rows].astype(str),
+                                 n, salt=100_000 + len(st.issued))
             strategy = self.config.strategy if model is not None else "random"
         with self.store.session() as s:
             if batch["item_ids"]:
@@ -586,6 +577,11 @@ class Project:
     def add_annotator(self, name: str, role: str = "annotator") -> str:
         with self.store.session() as s:
             return repo.add_annotator(s, name, role)
+
+
+def _labeled_rows(items: pd.DataFrame, split: str) -> np.ndarray:
+    """Row positions of the labeled items of a split (``items`` is in id order, as the feature rows are)."""
+    return np.flatnonzero((items["split"].to_numpy() == split) & items["label"].notna().to_numpy())
 
 
 def _test_count(test_size, n_new: int) -> int:

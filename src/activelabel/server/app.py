@@ -97,7 +97,7 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
     settings = project.config.queue_settings()
     labels = project.config.labels
 
-    def item_view(s, served: queue.Served | None, caller: Caller) -> dict | None:
+    def item_view(s, served: queue.Served | None) -> dict | None:
         if served is None:
             return None
         item = s.get(Item, served.item_id)
@@ -108,14 +108,14 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
         midnight = now().replace(hour=0, minute=0, second=0, microsecond=0)
         today = s.scalar(select(func.count()).where(Annotation.annotator_id == caller.annotator_id,
                                                     Annotation.answer != "retract", Annotation.created_at >= midnight))
-        batch = queue.batch_progress(s, settings)
+        batch = queue.batch_progress(s)
         return {"today": today or 0, "left": batch["left"], "size": batch["size"]}
 
     def next_for(caller: Caller) -> tuple[dict | None, dict]:
         with project.store.session() as s:  # the queue's write lock is held only while assigning
             served = queue.serve_next(s, caller.annotator_id, settings, now())
         with project.store.session(readonly=True) as s:
-            return item_view(s, served, caller), progress(s, caller)
+            return item_view(s, served), progress(s, caller)
 
     def render_item(request: Request, caller: Caller, item, prog, message: str | None = None):
         return templates.TemplateResponse(request, "item.html", {
@@ -198,7 +198,7 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
     def admin_page(request: Request, caller: AdminDep):
         status = project.status()
         with project.store.session(readonly=True) as s:
-            batch = queue.batch_progress(s, settings)
+            batch = queue.batch_progress(s)
             pace = s.execute(
                 select(Annotator.name, Annotator.role, func.count(Annotation.id), func.avg(Annotation.seconds),
                        func.max(Annotation.created_at))

@@ -15,8 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
-
 from sqlalchemy import func, select
 
 from activelabel.store import queue, repo
@@ -102,5 +100,4 @@ class Retrainer:
 
     @property
     def status(self) -> dict:
-        return {"running": self.running, "last_error": self.last_error, "last_seconds": self.last_seconds,
-                "checked_at": datetime.now(UTC)}
+        return {"running": self.running, "last_error": self.last_error, "last_seconds": self.last_seconds}

@@ -215,7 +215,7 @@ def release_open_assignments(s: Session, now: datetime) -> int:
     return result.rowcount
 
 
-def batch_progress(s: Session, settings: QueueSettings | None = None) -> dict:
+def batch_progress(s: Session) -> dict:
     """Items in the current batch, and how many still need answers (one query on the queue's index)."""
     newest = select(func.max(Batch.id)).where(Batch.purpose == "cycle").scalar_subquery()
     batch_id, size, done = s.execute(select(func.max(BatchItem.batch_id), func.count(),

@@ -21,7 +21,7 @@ from activelabel.store.schema import ROLES, Annotation, Annotator, Batch, BatchI
 __all__ = [
     "known_items", "insert_items", "record_import", "add_annotations", "annotations_frame", "current_labels",
     "items_frame", "add_annotator", "annotator_by_token", "annotator_ids", "hash_token", "add_cycle", "cycles",
-    "add_batch", "issued_items", "counts",
+    "add_batch", "issued_items", "count_imports",
 ]
 
 _CHUNK = 20_000  # rows per INSERT round trip: large enough to be fast, small enough for bounded memory
@@ -57,6 +57,10 @@ def record_import(s: Session, *, path: str, kind: str, n_new: int, n_existing: i
     s.add(row)
     s.flush()
     return row.id
+
+
+def count_imports(s: Session) -> int:
+    return s.scalar(select(func.count()).select_from(Import)) or 0
 
 
 def add_annotations(s: Session, rows: Sequence[dict]) -> None:
@@ -183,10 +187,3 @@ def issued_items(s: Session) -> np.ndarray:
     """Ids of items handed to an outside service (``query``), labeled or not."""
     q = select(BatchItem.item_id).join(Batch, Batch.id == BatchItem.batch_id).where(Batch.purpose == "issued")
     return np.fromiter(s.scalars(q), dtype=np.int64)
-
-
-def counts(s: Session) -> dict[str, int]:
-    """Items per split, and answer events per kind."""
-    out = {f"items_{split}": n for split, n in s.execute(select(Item.split, func.count()).group_by(Item.split))}
-    out |= {f"answers_{a}": n for a, n in s.execute(select(Annotation.answer, func.count()).group_by(Annotation.answer))}
-    return out
