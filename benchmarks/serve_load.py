@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=0.25,
                         help="mean seconds an annotator reads an item (uniform 0-2x); 0: as fast as the server allows")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=max(Console().width, 150))  # the table is wide; keep it whole in a log file too
     results = [run_backend(b, args.submissions, args.think, console) for b in args.backends]
     table = Table(title=f"20 annotators, {args.submissions:,} submissions while retraining runs, "
                         f"{args.think} s mean reading time (client-side latency, ms: p50 / p95 / p99)")

@@ -209,3 +209,23 @@ def test_cycles_never_select_test_items_and_query_never_reissues(project, sms, t
     with project.store.session() as s:
         cycle_batches = s.execute(select(func.count()).select_from(BatchItem)).scalar()
     assert cycle_batches == 60 + 60 + 3 * 30 + 3 * 40
+
+
+def test_queue_lookups_use_their_indexes(tmp_path):
+    """The next-item and today's-count lookups search an index instead of reading the annotator's whole history."""
+    from datetime import UTC, datetime
+
+    from activelabel.store import queue
+    from activelabel.store.db import open_store, sqlite_url
+
+    store = open_store(sqlite_url(tmp_path / "plan.db"))
+    now = datetime.now(UTC)
+    with store.engine.connect() as conn:
+        for statement, index in [(queue.open_assignment(1, now), "ix_assignments_open"),
+                                 (queue.answered_since(1, now), "ix_annotations_annotator_time")]:
+            compiled = statement.compile(conn)
+            plan = " | ".join(row[-1] for row in conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {compiled}", tuple(None for _ in compiled.positiontup)))
+            assert f"USING INDEX {index}" in plan or f"USING COVERING INDEX {index}" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan  # and no sort of everything found
+    store.close()

@@ -106,8 +106,7 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
 
     def progress(s, caller: Caller) -> dict:
         midnight = now().replace(hour=0, minute=0, second=0, microsecond=0)
-        today = s.scalar(select(func.count()).where(Annotation.annotator_id == caller.annotator_id,
-                                                    Annotation.answer != "retract", Annotation.created_at >= midnight))
+        today = s.scalar(queue.answered_since(caller.annotator_id, midnight))
         batch = queue.batch_progress(s)
         return {"today": today or 0, "left": batch["left"], "size": batch["size"]}
 

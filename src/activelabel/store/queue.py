@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from activelabel.errors import InvalidParameterError
 from activelabel.store.schema import Annotation, Assignment, Batch, BatchItem, Item
 
-__all__ = ["QueueSettings", "Served", "lock_queue", "current_batch", "serve_next", "answer", "undo_last",
-           "release_open_assignments", "batch_progress", "answers_needed", "mark_imported"]
+__all__ = ["QueueSettings", "Served", "lock_queue", "current_batch", "open_assignment", "answered_since",
+           "serve_next", "answer", "undo_last", "release_open_assignments", "batch_progress", "answers_needed",
+           "mark_imported"]
 
 _QUEUE_LOCK = 7_205_911  # any constant: the advisory lock key of the queue
 
@@ -91,6 +92,19 @@ def _imported_label(item):
     return exists().where(Annotation.item_id == item, Annotation.annotator_id.is_(None), Annotation.answer == "label")
 
 
+def open_assignment(annotator_id: int, now: datetime):
+    """The annotator's unexpired, unanswered assignment (newest first), found by ``ix_assignments_open``."""
+    return (select(Assignment.id, Assignment.item_id, Item.split).join(Item, Item.id == Assignment.item_id)
+            .where(Assignment.annotator_id == annotator_id, Assignment.answered_at.is_(None),
+                   Assignment.expires_at > now).order_by(Assignment.id.desc()).limit(1))
+
+
+def answered_since(annotator_id: int, since: datetime):
+    """How many answers the annotator gave since ``since`` (undos not counted), by ``ix_annotations_annotator_time``."""
+    return select(func.count()).where(Annotation.annotator_id == annotator_id, Annotation.created_at >= since,
+                                      Annotation.answer != "retract")
+
+
 def serve_next(s: Session, annotator_id: int, settings: QueueSettings, now: datetime) -> Served | None:
     """The item this annotator should label now, as an assignment; None when nothing is left to serve.
 
@@ -102,9 +116,7 @@ def serve_next(s: Session, annotator_id: int, settings: QueueSettings, now: date
     indexed query per source, whatever the batch size.
     """
     lock_queue(s)
-    mine = s.execute(select(Assignment.id, Assignment.item_id, Item.split).join(Item, Item.id == Assignment.item_id)
-                     .where(Assignment.annotator_id == annotator_id, Assignment.answered_at.is_(None),
-                            Assignment.expires_at > now).order_by(Assignment.id.desc()).limit(1)).first()
+    mine = s.execute(open_assignment(annotator_id, now)).first()
     if mine is not None:
         return Served(*mine)
     batch_id = current_batch(s)

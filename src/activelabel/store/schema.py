@@ -73,7 +73,8 @@ class Annotation(Base):
     source: Mapped[str] = mapped_column(String(200))  # "web", "import:labels.csv", ...
     retracts_id: Mapped[int | None] = mapped_column(ForeignKey("annotations.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    __table_args__ = (Index("ix_annotations_item", "item_id"), Index("ix_annotations_annotator", "annotator_id"))
+    __table_args__ = (Index("ix_annotations_item", "item_id"),
+                      Index("ix_annotations_annotator_time", "annotator_id", "created_at"))
 
 
 class Import(Base):
@@ -148,4 +149,5 @@ class Assignment(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(7))  # label, skip, unsure; undone after an undo
-    __table_args__ = (Index("ix_assignments_item", "item_id"), Index("ix_assignments_annotator", "annotator_id"))
+    __table_args__ = (Index("ix_assignments_item", "item_id"),
+                      Index("ix_assignments_open", "annotator_id", "answered_at"))
