@@ -9,7 +9,8 @@ times faster than people label short texts) and answers it. Latencies are
 measured at the client; the baseline, in the same run and on the same
 server, is ``/healthz`` (a request that touches no database). At the end
 the answers the server acknowledged are counted against the database:
-lost (acknowledged, not stored) and duplicated (stored twice).
+lost (acknowledged, not stored) and duplicated (stored twice). Results go
+to ``benchmarks/results/serve_load.json``.
 
 Usage::
 
@@ -173,7 +174,9 @@ def main() -> None:
                       f"{m['next'][1] / m['healthz'][1]:.1f}x", f"{r['submissions'] / r['seconds']:.0f}",
                       str(r["lost"]), str(r["duplicated"]), str(r["cycles_during_load"]))
     console.print(table)
-    print(json.dumps(results))
+    out = Path(__file__).parent / "results" / "serve_load.json"
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    console.print(f"written to {out}")
 
 
 if __name__ == "__main__":
