@@ -175,7 +175,8 @@ def main() -> None:
                       str(r["lost"]), str(r["duplicated"]), str(r["cycles_during_load"]))
     console.print(table)
     out = Path(__file__).parent / "results" / "serve_load.json"
-    out.write_text(json.dumps(results, indent=1) + "\n")
+    kept = [r for r in (json.loads(out.read_text()) if out.exists() else []) if r["backend"] not in args.backends]
+    out.write_text(json.dumps(kept + results, indent=1) + "\n")  # a backend's newest run replaces its last one
     console.print(f"written to {out}")
 
 
