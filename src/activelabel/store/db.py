@@ -9,8 +9,8 @@ Alembic migrations are applied every time a store is opened.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 

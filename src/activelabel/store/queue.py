@@ -41,7 +41,9 @@ class QueueSettings:
     test_share: float = 0.2
     overlap_fraction: float = 0.0
     overlap_annotators: int = 3
-    assignment_minutes: float = 30.0
+    assignment_minutes: float = 5.0
+    skip_limit: int = 2
+    test_target: int = 0
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,19 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from activelabel.errors import InvalidParameterError
-from activelabel.store.schema import ROLES, Annotation, Annotator, Batch, BatchItem, Cycle, Import, Item
+from activelabel.store.schema import (
+    ROLES,
+    Annotation,
+    Annotator,
+    Batch,
+    BatchItem,
+    Cycle,
+    Import,
+    Item,
+)
 
 __all__ = [
-    "known_items", "insert_items", "record_import", "add_annotations", "annotations_frame", "current_labels",
+    "known_items", "items_state", "insert_items", "record_import", "add_annotations", "annotations_frame", "current_labels",
     "items_frame", "add_annotator", "annotator_by_token", "annotator_ids", "hash_token", "add_cycle", "cycles",
     "add_batch", "issued_items", "count_imports",
 ]
@@ -40,6 +49,15 @@ def known_items(s: Session, import_id: int | None = None) -> pd.DataFrame:
     if import_id is not None:
         query = query.where(Item.import_id == import_id)
     return _frame(s.execute(query).all(), ["id", "external_id", "content_hash"])
+
+
+def items_state(s: Session) -> pd.DataFrame:
+    """Every item in id order: ``id``, ``external_id``, ``split``, ``kind``, ``content_hash``, ``retired`` (bool)."""
+    rows = s.execute(select(Item.id, Item.external_id, Item.split, Item.kind, Item.content_hash,
+                            Item.retired_at.is_not(None)).order_by(Item.id)).all()
+    frame = _frame(rows, ["id", "external_id", "split", "kind", "content_hash", "retired"])
+    frame["retired"] = frame["retired"].astype(bool)
+    return frame
 
 
 def insert_items(s: Session, frame: pd.DataFrame) -> None:

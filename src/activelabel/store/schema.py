@@ -11,10 +11,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "Item", "Annotator", "Annotation", "Cycle", "Batch", "BatchItem", "Assignment", "Import",
+__all__ = ["Base", "Item", "ItemVector", "Annotator", "Annotation", "Cycle", "Batch", "BatchItem", "Assignment", "Import",
+           "Lease",
            "ANSWERS", "SPLITS", "ROLES", "utcnow"]
 
 ANSWERS = ("label", "skip", "unsure", "retract")
@@ -46,7 +60,18 @@ class Item(Base):
     data: Mapped[dict | None] = mapped_column(JSON)  # table row, or extra columns kept for export
     split: Mapped[str] = mapped_column(String(5))
     import_id: Mapped[int] = mapped_column(ForeignKey("imports.id"))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # out of selection, training, export
+    retired_reason: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (Index("ix_items_split", "split"),)
+
+
+class ItemVector(Base):
+    """An item's precomputed feature vector (float32 bytes), stored in the same transaction as the item."""
+
+    __tablename__ = "item_vectors"
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    featurizer: Mapped[str] = mapped_column(String(200), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Annotator(Base):
@@ -86,6 +111,7 @@ class Import(Base):
     kind: Mapped[str] = mapped_column(String(20))  # items or labels
     n_new: Mapped[int] = mapped_column(Integer)
     n_existing: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str | None] = mapped_column(String(64))  # of the file, so a re-import is recognized
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -94,7 +120,7 @@ class Cycle(Base):
 
     __tablename__ = "cycles"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    model_version: Mapped[int | None] = mapped_column(Integer)
+    model_version: Mapped[int | None] = mapped_column(Integer)  # unique; NULL for a failed cycle
     model_path: Mapped[str | None] = mapped_column(Text)
     strategy: Mapped[str] = mapped_column(String(100))
     featurizer: Mapped[str | None] = mapped_column(String(200))
@@ -111,6 +137,7 @@ class Cycle(Base):
     details: Mapped[dict | None] = mapped_column(JSON)  # stop-set predictions, classes
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (UniqueConstraint("model_version", name="uq_cycles_model_version"),)
 
 
 class Batch(Base):
@@ -121,7 +148,9 @@ class Batch(Base):
     cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id"))
     purpose: Mapped[str] = mapped_column(String(10))  # cycle or issued
     strategy: Mapped[str] = mapped_column(String(100))
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)  # the batch proper; items ranked after it are its reserve
+    file: Mapped[str | None] = mapped_column(Text)  # where an issued batch was written
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # unanswered items back to the pool
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -134,7 +163,8 @@ class BatchItem(Base):
     is_random: Mapped[bool] = mapped_column(Boolean, default=False)
     need: Mapped[int] = mapped_column(Integer, default=1)  # answers wanted: more than 1 for overlap items
     done: Mapped[bool] = mapped_column(Boolean, default=False)  # has its answers: the queue skips it by index
-    __table_args__ = (Index("ix_batch_items_queue", "batch_id", "done", "rank"),)
+    __table_args__ = (Index("ix_batch_items_queue", "batch_id", "done", "rank"),
+                      Index("ix_batch_items_item", "item_id"))
 
 
 class Assignment(Base):
@@ -151,3 +181,17 @@ class Assignment(Base):
     outcome: Mapped[str | None] = mapped_column(String(7))  # label, skip, unsure; undone after an undo
     __table_args__ = (Index("ix_assignments_item", "item_id"),
                       Index("ix_assignments_open", "annotator_id", "answered_at"))
+
+
+class Lease(Base):
+    """A named, exclusive, expiring hold on the project: ``train`` (one cycle at a time), ``serve`` (one server).
+
+    The holder renews ``heartbeat_at``; a lease whose heartbeat is older than
+    its time-out, or whose holder process on this host is gone, can be taken over.
+    """
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(300))
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,46 @@
+"""A project's state in one snapshot (items with their current labels) and its items' features."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from activelabel.store import repo
+
+if TYPE_CHECKING:
+    from activelabel.project import Project
+
+__all__ = ["state", "labeled_rows", "money_spent"]
+
+
+def state(project: Project) -> SimpleNamespace:
+    """Items (id, external_id, split, kind, content hash, retired) with their current label, from one snapshot.
+
+    ``events`` is every answer event, ``issued`` the ids of items issued to an
+    outside service and not answered or released, ``cycles`` the history.
+    """
+    with project.store.session(readonly=True) as s:
+        items = repo.items_state(s)
+        events = repo.annotations_frame(s)
+        issued = repo.issued_items(s)
+        history = repo.cycles(s)
+    current = repo.current_labels(events)
+    items["label"] = items["id"].map(current["label"])
+    items["n_votes"] = items["id"].map(current["n_votes"]).fillna(0).astype(int)
+    return SimpleNamespace(items=items, events=events, issued=issued, cycles=history)
+
+
+def labeled_rows(items: pd.DataFrame, split: str) -> np.ndarray:
+    """Row positions of the labeled, not retired items of a split (``items`` is in id order, as feature rows are)."""
+    return np.flatnonzero((items["split"].to_numpy() == split) & items["label"].notna().to_numpy()
+                          & ~items["retired"].to_numpy())
+
+
+def money_spent(project: Project, events: pd.DataFrame) -> float:
+    """Every answer people gave (labels, skips, unsure) at the project's price per label."""
+    if events.empty:
+        return 0.0
+    return float((events["answer"] != "retract").sum() * project.config.price_per_label)
