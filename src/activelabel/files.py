@@ -17,7 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from activelabel.errors import EmptyFileError, MalformedFileError, MissingColumnError, UnreadableFileError
+from activelabel.errors import (
+    EmptyFileError,
+    MalformedFileError,
+    MissingColumnError,
+    UnreadableFileError,
+)
 
 __all__ = ["Records", "read_records", "FORMATS"]
 

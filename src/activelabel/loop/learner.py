@@ -14,7 +14,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.ensemble import BaggingClassifier, ExtraTreesClassifier, RandomForestClassifier
+from sklearn.ensemble import (
+    BaggingClassifier,
+    ExtraTreesClassifier,
+    RandomForestClassifier,
+)
 from sklearn.model_selection import train_test_split
 
 from activelabel.errors import (
@@ -28,10 +32,18 @@ from activelabel.errors import (
 )
 from activelabel.loop.cost import CostModel
 from activelabel.loop.evaluation import evaluate
-from activelabel.models import check_probabilistic, committee_samples, predict_proba_aligned
+from activelabel.models import (
+    check_probabilistic,
+    committee_samples,
+    predict_proba_aligned,
+)
 from activelabel.stopping import LabelBudget, MoneyBudget, StopDecision, check_stopping
 from activelabel.strategies import STRATEGIES, Batch, select_batch
-from activelabel.strategies._checks import check_batch_size, check_features, check_fraction
+from activelabel.strategies._checks import (
+    check_batch_size,
+    check_features,
+    check_fraction,
+)
 
 __all__ = ["ActiveLearner", "CycleRecord", "QueryContext", "strategy_name"]
 

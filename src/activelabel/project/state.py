@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from activelabel.store import repo
+from activelabel.store import issuing, repo
 
 if TYPE_CHECKING:
     from activelabel.project import Project
@@ -25,7 +25,7 @@ def state(project: Project) -> SimpleNamespace:
     with project.store.session(readonly=True) as s:
         items = repo.items_state(s)
         events = repo.annotations_frame(s)
-        issued = repo.issued_items(s)
+        issued = issuing.issued_items(s)
         history = repo.cycles(s)
     current = repo.current_labels(events)
     items["label"] = items["id"].map(current["label"])

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
@@ -23,7 +29,15 @@ from sqlalchemy import func, select
 
 from activelabel.errors import ActiveLabelError
 from activelabel.project import Project
-from activelabel.server.auth import COOKIE, Caller, authenticate, check_csrf, csrf_token, project_secret, require_admin
+from activelabel.server.auth import (
+    COOKIE,
+    Caller,
+    authenticate,
+    check_csrf,
+    csrf_token,
+    project_secret,
+    require_admin,
+)
 from activelabel.server.plots import accuracy_svg
 from activelabel.server.worker import Retrainer
 from activelabel.store import queue

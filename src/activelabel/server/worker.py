@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+
 from sqlalchemy import func, select
 
 from activelabel.store import queue, repo

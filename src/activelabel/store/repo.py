@@ -30,7 +30,7 @@ from activelabel.store.schema import (
 __all__ = [
     "known_items", "items_state", "insert_items", "record_import", "add_annotations", "annotations_frame", "current_labels",
     "items_frame", "add_annotator", "annotator_by_token", "annotator_ids", "hash_token", "add_cycle", "cycles",
-    "add_batch", "issued_items", "count_imports",
+    "add_batch", "count_imports",
 ]
 
 _CHUNK = 20_000  # rows per INSERT round trip: large enough to be fast, small enough for bounded memory
@@ -199,9 +199,3 @@ def add_batch(s: Session, *, cycle_id: int | None, purpose: str, strategy: str, 
     for start in range(0, len(rows), _CHUNK):
         s.connection().execute(insert(BatchItem.__table__), rows[start:start + _CHUNK])
     return batch.id
-
-
-def issued_items(s: Session) -> np.ndarray:
-    """Ids of items handed to an outside service (``query``), labeled or not."""
-    q = select(BatchItem.item_id).join(Batch, Batch.id == BatchItem.batch_id).where(Batch.purpose == "issued")
-    return np.fromiter(s.scalars(q), dtype=np.int64)

@@ -5,8 +5,18 @@ more informative. :func:`select_batch` picks a batch by strategy name. No
 model, database or web code is imported here.
 """
 
-from activelabel.strategies.committee import bald, consensus_entropy, kl_disagreement, vote_entropy
-from activelabel.strategies.diversity import density, kcenter_greedy, kmeans, kmeans_select
+from activelabel.strategies.committee import (
+    bald,
+    consensus_entropy,
+    kl_disagreement,
+    vote_entropy,
+)
+from activelabel.strategies.diversity import (
+    density,
+    kcenter_greedy,
+    kmeans,
+    kmeans_select,
+)
 from activelabel.strategies.select import STRATEGIES, Batch, random_share, select_batch
 from activelabel.strategies.uncertainty import entropy, least_confident, margin
 
