@@ -35,6 +35,7 @@ __all__ = [
     "ProjectExistsError",
     "NotTrainedError",
     "StoreError",
+    "BusyError",
 ]
 
 
@@ -140,3 +141,7 @@ class NotTrainedError(ProjectError):
 
 class StoreError(ActiveLabelError, RuntimeError):
     """The project's database cannot be opened or reached."""
+
+
+class BusyError(ProjectError):
+    """Another process holds what this one needs: a training running, a server serving the project."""
