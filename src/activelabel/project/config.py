@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+import unicodedata
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from activelabel.errors import (
@@ -12,8 +16,9 @@ from activelabel.errors import (
     UnknownStrategyError,
 )
 from activelabel.models.featurizers import FEATURIZERS
+from activelabel.strategies import STRATEGIES
 
-__all__ = ["Config", "CONFIG_FILE", "DB_FILE", "read_config"]
+__all__ = ["CONFIG_FILE", "DB_FILE", "Config", "read_config"]
 
 CONFIG_FILE = "activelabel.toml"
 DB_FILE = "activelabel.db"
@@ -55,25 +60,17 @@ class Config:
                              skip_limit=self.skip_limit, test_target=self.test_target)
 
     def check(self) -> None:
-        from activelabel.strategies import STRATEGIES
-
-        labels = [str(x).strip() for x in self.labels]
-        if len(labels) < 2 or "" in labels or len(set(labels)) != len(labels):
-            raise InvalidParameterError(f"labels must be at least two distinct non-empty names, got {self.labels!r}")
-        if self.strategy not in STRATEGIES:
-            raise UnknownStrategyError(f"strategy {self.strategy!r} is not known; known: {', '.join(STRATEGIES)}")
-        if self.batch_size < 1:
-            raise InvalidParameterError(f"batch_size must be >= 1, got {self.batch_size!r}")
-        if not 0 <= self.random_fraction <= 1:
-            raise InvalidParameterError(f"random_fraction must be in [0, 1], got {self.random_fraction!r}")
-        for name in ("test_share", "overlap_fraction"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise InvalidParameterError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
-        if self.overlap_annotators < 1 or self.assignment_minutes <= 0 or self.retrain_minutes < 0:
-            raise InvalidParameterError("overlap_annotators must be >= 1, assignment_minutes > 0 and "
-                                        "retrain_minutes >= 0")
-        if self.featurizer and self.featurizer.split(":")[0] not in FEATURIZERS:
-            raise InvalidParameterError(f"featurizer {self.featurizer!r} is not known; known: {', '.join(FEATURIZERS)}")
+        """Raise one readable error naming the first setting whose type or range is wrong, and its value."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            problem = _RULES[f.name](value)
+            if problem:
+                error = UnknownStrategyError if f.name == "strategy" else InvalidParameterError
+                raise error(f"{f.name} = {_show(value)}: {problem}")
+        if self.overlap_fraction > 0 and self.overlap_annotators < 2:
+            # an overlap of one person is no overlap: agreement could never be measured
+            raise InvalidParameterError(f"overlap_annotators = {self.overlap_annotators}: must be >= 2 when "
+                                        f"overlap_fraction > 0 (it is {self.overlap_fraction})")
 
     def write(self, path: Path) -> None:
         import tomli_w
@@ -97,6 +94,114 @@ def read_config(folder: Path) -> Config:
     unknown = sorted(set(raw) - known)
     if unknown:
         raise InvalidParameterError(f"{path}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    missing = [f.name for f in fields(Config) if f.default is MISSING and f.default_factory is MISSING
+               and f.name not in raw]
+    if missing:
+        raise InvalidParameterError(f"{path}: setting {missing[0]!r} is missing")
     config = Config(**raw)
-    config.check()
+    try:
+        config.check()
+    except (InvalidParameterError, UnknownStrategyError) as error:
+        raise type(error)(f"{path}: {error}") from None
     return config
+
+
+# ---------------------------------------------------------------- one rule per setting
+# A rule takes the value and returns what is wrong with it (completing "key = value: ..."), or None.
+
+_MAX_MINUTES = 525_600  # one year: longer waits are typos, and overflow the dates they are added to
+_MAX_LABEL = 200
+_IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _integer(low: int, high: int | None = None) -> Callable[[object], str | None]:
+    """An int (not a bool, float or string) in [low, high]."""
+    def rule(value):
+        if not _is_int(value) or value < low or (high is not None and value > high):
+            return f"must be an integer >= {low}" + ("" if high is None else f" and <= {high}")
+        return None
+    return rule
+
+
+def _number(low: float, high: float | None = None, *, above: bool = False) -> Callable[[object], str | None]:
+    """A finite int or float, >= low (> low if ``above``) and <= high."""
+    def rule(value):
+        ok = (_is_int(value) or isinstance(value, float)) and math.isfinite(value) \
+            and (value > low if above else value >= low) and (high is None or value <= high)
+        return None if ok else f"must be a number {'>' if above else '>='} {low}" + (f" and <= {high}" if high else "")
+    return rule
+
+
+def _choice(known: tuple[str, ...], *, empty: bool = False, prefix: bool = False) -> Callable[[object], str | None]:
+    """One of ``known`` (or its part before ':' when ``prefix``), or the empty string when ``empty``."""
+    def rule(value):
+        if isinstance(value, str) and ((empty and value == "") or (value.split(":")[0] if prefix else value) in known):
+            return None
+        return f"is not known; known: {', '.join(known)}" + (" (or empty)" if empty else "")
+    return rule
+
+
+def _text(test: Callable[[str], bool], expected: str) -> Callable[[object], str | None]:
+    """A string that is empty or passes ``test``."""
+    return lambda value: None if isinstance(value, str) and (value == "" or test(value)) else f"must be {expected}"
+
+
+def _labels(value) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        return "must be a list of label names (strings)"
+    for name in value:
+        if not name.strip():
+            return "a label name is empty"
+        if name != name.strip():
+            return f"label {name!r} has leading or trailing whitespace"
+        if any(unicodedata.category(c) == "Cc" for c in name):
+            return f"label {name!r} holds a control character"
+        if len(name) > _MAX_LABEL:
+            return f"label {name[:20]!r}... is longer than {_MAX_LABEL} characters"
+    if len(set(value)) != len(value):
+        return f"label {next(x for x in value if value.count(x) > 1)!r} appears twice"
+    if len(value) < 2:
+        return "must be at least two distinct label names"
+    return None
+
+
+def _folders(value) -> str | None:
+    if isinstance(value, list) and all(isinstance(x, str) and x for x in value):
+        return None
+    return "must be a list of folder paths (non-empty strings)"
+
+
+_RULES: dict[str, Callable[[object], str | None]] = {
+    "labels": _labels,
+    "db": _text(lambda v: "://" in v, "empty (the SQLite file in the project folder) or a database URL, "
+                                      "e.g. postgresql+psycopg://user@host/db"),
+    "strategy": _choice(STRATEGIES),
+    "batch_size": _integer(1),
+    "random_fraction": _number(0, 1),
+    "price_per_label": _number(0),
+    "budget": _number(0),
+    "label_budget": _integer(0),
+    "featurizer": _choice(FEATURIZERS, empty=True, prefix=True),
+    "model": _text(_IMPORT_PATH.fullmatch, "empty or an import path, e.g. sklearn.linear_model.LogisticRegression"),
+    "seed": _integer(0, 2**32 - 1),  # scikit-learn's random_state takes no more
+    "image_dirs": _folders,
+    "test_share": _number(0, 1),
+    "overlap_fraction": _number(0, 1),
+    "overlap_annotators": _integer(1),
+    "assignment_minutes": _number(0, _MAX_MINUTES, above=True),
+    "skip_limit": _integer(1),
+    "test_target": _integer(0),
+    "show_test_items": lambda value: None if isinstance(value, bool) else "must be true or false",
+    "reserve_batches": _integer(0),
+    "retrain_minutes": _number(0, _MAX_MINUTES),
+}
+
+
+def _show(value) -> str:
+    """The value as one short line."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
