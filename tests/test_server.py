@@ -85,9 +85,9 @@ def test_two_annotators_never_share_an_item_and_test_items_are_interleaved(clien
 def test_overlap_sends_the_configured_share_to_several_annotators(project_dir, tokens):
     path = project_dir / "activelabel.toml"
     path.write_text(path.read_text().replace("overlap_fraction = 0.0", "overlap_fraction = 0.5")
-                    .replace("test_share = 0.2", "test_share = 0.0"))
+                    .replace("test_share = 0.2", "test_share = 0.0").replace("reserve_batches = 3", "reserve_batches = 0"))
     with Project.open(project_dir) as p:
-        p.train()  # the overlap is fixed when a batch is published
+        p.train(force=True)  # the overlap is fixed when a batch is published
     with TestClient(create_app(project_dir, retrain=False)) as c:
         seen = {}
         for who in ("ann", "bob", "admin"):
@@ -240,6 +240,12 @@ def test_a_failed_training_is_shown_and_labeling_goes_on(project_dir, tokens):
     path.write_text(path.read_text().replace('model = ""', 'model = "no.such.Model"'))
     with TestClient(create_app(project_dir, retrain=True, poll_seconds=0.2)) as c:
         before = c.get("/api/next", headers=bearer(tokens["ann"])).json()
+        nothing = c.post("/admin/retrain", headers=bearer(tokens["admin"]), follow_redirects=False)
+        assert nothing.headers["location"] == "/admin?retrain=nothing_new"  # no new answer: nothing to retrain
+        assert "No new answers since the last cycle" in c.get(nothing.headers["location"],
+                                                               headers=bearer(tokens["admin"])).text
+        c.post("/api/answer", json={"assignment_id": before["item"]["assignment_id"], "answer": "label",
+                                    "label": "ham"}, headers=bearer(tokens["ann"]))
         assert c.post("/admin/retrain", headers=bearer(tokens["admin"]), follow_redirects=False).status_code == 303
         deadline = time.monotonic() + 60
         while "The last training failed" not in (page := c.get("/admin", headers=bearer(tokens["admin"])).text):

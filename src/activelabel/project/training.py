@@ -1,25 +1,35 @@
-"""Training a cycle and selecting its batch: one cycle at a time, unique model versions."""
+"""Training a cycle and selecting its batch: one cycle at a time, unique model versions.
+
+A cycle holds the project's ``train`` lease (a row in the database, shared
+by the CLI and the server's retrainer) from its snapshot to its publish, so
+two trainings never interleave; the unique model version is the database's
+guarantee on top. Publishing happens in one transaction that leaves out the
+items answered while the model trained, so every published item can be
+served.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from activelabel.errors import SingleClassError
+from activelabel.errors import BusyError, SingleClassError
 from activelabel.project.features import item_features
 from activelabel.project.state import labeled_rows, money_spent, state
-from activelabel.store import queue, repo
+from activelabel.store import leases, queue, repo
 
 if TYPE_CHECKING:
     from activelabel.project import Project
 
-__all__ = ["train", "select", "latest_model", "record_failure"]
+__all__ = ["train", "select", "latest_model", "record_failure", "training_lease", "TRAIN_LEASE_SECONDS"]
 
 _COMMITTEE = {"vote_entropy", "consensus_entropy", "kl_disagreement", "bald"}
-_STOP_SET = 1000  # pool items whose predictions the stabilizing-predictions rule compares
+_STOP_SET = 1000  # unlabeled pool items whose predictions the stabilizing-predictions rule compares
+TRAIN_LEASE_SECONDS = 60.0  # a training not heard from for this long is taken for dead
 
 
 def _model(project: Project):
@@ -30,13 +40,40 @@ def _model(project: Project):
     return clone(load_model(project.config.model or None))
 
 
-def train(project: Project, progress: Callable[[str], None] = lambda _: None) -> dict:
+@contextmanager
+def training_lease(project: Project):
+    """Hold the project's ``train`` lease for the block, or raise :class:`BusyError` naming who holds it."""
+    holder = leases.holder_id("training")
+    with project.store.session() as s:
+        other = leases.acquire(s, "train", holder, TRAIN_LEASE_SECONDS)
+    if other is not None:
+        raise BusyError(f"another training is running ({leases.describe(other)}); try again when it is done")
+    keeper = leases.Keeper(project.store, "train", holder, TRAIN_LEASE_SECONDS).start()
+    try:
+        yield keeper
+    finally:
+        keeper.stop()
+
+
+def train(project: Project, progress: Callable[[str], None] = lambda _: None, *, force: bool = False) -> dict:
     """One cycle: fit on the labeled pool, evaluate on the labeled test items, select the next batch.
 
     Records the cycle (model version, metrics with 95% intervals,
     stop-set predictions) and its batch, and saves the model under
-    ``models/``. Returns the cycle's summary.
+    ``models/``. Returns the cycle's summary, or ``{"nothing_new": True,
+    "reason": ...}`` when no answer came in since the last cycle (unless
+    ``force``): a cycle without new labels would only repeat the last one.
+
+    Raises
+    ------
+    BusyError
+        When another training of this project is running.
     """
+    with training_lease(project) as keeper:
+        return _train(project, progress, force, keeper)
+
+
+def _train(project: Project, progress, force: bool, keeper) -> dict:
     import time
 
     import joblib
@@ -47,6 +84,12 @@ def train(project: Project, progress: Callable[[str], None] = lambda _: None) ->
     t0 = time.perf_counter()
     st = state(project)
     items = st.items
+    good = [c for c in st.cycles if c.error is None and c.model_version is not None]
+    mark = int(st.events["id"].max()) if len(st.events) else 0
+    if good and not force and (good[-1].details or {}).get("answer_mark") == mark:
+        return {"nothing_new": True, "cycle": good[-1].model_version,
+                "reason": f"no new answers since cycle {good[-1].model_version}: nothing to train "
+                          "(use --force to retrain anyway)"}
     classes = project.classes
     train_rows, test_rows = labeled_rows(items, "pool"), labeled_rows(items, "test")
     train, test = items.iloc[train_rows], items.iloc[test_rows]
@@ -67,23 +110,32 @@ def train(project: Project, progress: Callable[[str], None] = lambda _: None) ->
                            random_state=project.config.seed)
     else:
         metrics = evaluate([], [], len(classes))
-    pool_rows = np.flatnonzero(items["split"].to_numpy() == "pool")
-    stop_rows = pool_rows[:_STOP_SET]
+    stop_ids = _stop_set(project, items, good)
+    stop_rows = np.searchsorted(items["id"].to_numpy(), stop_ids)
     stop_pred = predict_proba_aligned(model, X[stop_rows], classes).argmax(axis=1)
     version = max([c.model_version or 0 for c in st.cycles], default=0) + 1
     model_path = project.folder / "models" / f"model-v{version}.joblib"
     model_path.parent.mkdir(exist_ok=True)
-    tmp = model_path.with_suffix(".tmp")
+    tmp = model_path.with_suffix(f".{os.getpid()}.tmp")
     joblib.dump({"model": model, "classes": list(classes), "featurizer": project.config.featurizer}, tmp)
     os.replace(tmp, model_path)
     progress("select")
-    batch = select(project, model, X, items, st, train_rows, train["label"].to_numpy(dtype=str),
-                         project.config.batch_size, salt=version)
+    size = project.config.batch_size
+    batch = select(project, model, X, items, st, train_rows, train["label"].to_numpy(dtype=str), size,
+                   salt=version, reserve=project.config.reserve_batches * size)
+    if keeper.lost.is_set():
+        raise BusyError("this training lost the project's train lock (it stalled for over a minute); nothing saved")
 
     def num(x):
         return None if x is None or not np.isfinite(x) else float(x)
 
     with project.store.session() as s:
+        queue.lock_queue(s)
+        # Items answered, retired or issued while the model trained are left out, so that every
+        # published item can be served and the batch can close.
+        gone = repo.settled_items(s, batch["item_ids"])
+        keep = [k for k, i in enumerate(batch["item_ids"]) if i not in gone]
+        core = sum(1 for k in keep if k < batch["size"])
         cycle_id = repo.add_cycle(
             s, model_version=version, model_path=str(model_path.relative_to(project.folder)),
             strategy=project.config.strategy, featurizer=project.config.featurizer, labels_used=len(train),
@@ -91,29 +143,56 @@ def train(project: Project, progress: Callable[[str], None] = lambda _: None) ->
             accuracy_high=num(metrics.accuracy_ci[1]), macro_f1=num(metrics.macro_f1),
             macro_f1_low=num(metrics.macro_f1_ci[0]), macro_f1_high=num(metrics.macro_f1_ci[1]),
             money_spent=money_spent(project, st.events), seconds=time.perf_counter() - t0,
-            details={"stop_predictions": stop_pred.tolist(), "classes": list(classes),
-                     "n_random": int(batch["n_random"])})
-        if len(batch["item_ids"]):
-            repo.add_batch(s, cycle_id=cycle_id, purpose="cycle", strategy=project.config.strategy,
-                           item_ids=batch["item_ids"], scores=batch["scores"], is_random=batch["is_random"],
-                           need=queue.answers_needed(np.array(batch["item_ids"]), project.config.queue_settings()))
+            details={"stop_predictions": stop_pred.tolist(), "stop_set": stop_ids.tolist(), "classes": list(classes),
+                     "n_random": int(batch["n_random"]), "answer_mark": mark, "left_out": len(batch["item_ids"]) - len(keep)})
+        if keep:
+            ids = [batch["item_ids"][k] for k in keep]
+            repo.add_batch(s, cycle_id=cycle_id, purpose="cycle", strategy=project.config.strategy, item_ids=ids,
+                           scores=[batch["scores"][k] for k in keep], is_random=[batch["is_random"][k] for k in keep],
+                           need=queue.answers_needed(np.array(ids), project.config.queue_settings()), size=core)
     return {"cycle": version, "labels_used": len(train), "test_labels": len(test),
             "accuracy": num(metrics.accuracy), "accuracy_ci": [num(v) for v in metrics.accuracy_ci],
-            "macro_f1": num(metrics.macro_f1), "batch": len(batch["item_ids"]),
+            "macro_f1": num(metrics.macro_f1), "batch": core, "reserve": len(keep) - core,
             "seconds": time.perf_counter() - t0}
 
 
-def select(project: Project, model, X, items, st, train_rows, y_train, size: int, salt: int) -> dict:
-    """The strategy's next batch among unlabeled pool items not issued yet; ids, scores, random flags."""
+def _stop_set(project: Project, items, good) -> np.ndarray:
+    """The stabilizing-predictions rule's fixed stop set: item ids drawn once, among then-unlabeled pool items.
+
+    The first cycle draws it (seeded) and records it; later cycles reuse it,
+    so consecutive cycles' predictions are compared on the same items.
+    """
+    known = items["id"].to_numpy()
+    for cycle in good:
+        ids = np.asarray((cycle.details or {}).get("stop_set", []), dtype=np.int64)
+        if len(ids):
+            return ids[np.isin(ids, known)]
+    unlabeled = items["id"].to_numpy()[(items["split"].to_numpy() == "pool") & items["label"].isna().to_numpy()
+                                      & ~items["retired"].to_numpy()]
+    rng = np.random.default_rng([project.config.seed, 13])
+    return np.sort(rng.permutation(unlabeled)[:_STOP_SET])
+
+
+def select(project: Project, model, X, items, st, train_rows, y_train, size: int, salt: int,
+           reserve: int = 0) -> dict:
+    """The strategy's next batch among unlabeled pool items not issued yet, and a ranked reserve after it.
+
+    Returns ids (batch first, then the reserve in score order), scores,
+    random flags, ``size`` (how many of the ids are the batch proper) and
+    ``n_random``. Test, retired and issued items are neither selected nor
+    used as labeled evidence by diversity strategies.
+    """
     from activelabel.models import committee_samples, predict_proba_aligned
     from activelabel.strategies import select_batch
 
     classes = project.classes
-    blocked = (items["split"].to_numpy() != "pool") | items["label"].notna().to_numpy() \
-        | items["id"].isin(st.issued).to_numpy()
+    labeled = items["label"].notna().to_numpy() & (items["split"].to_numpy() == "pool") & ~items["retired"].to_numpy()
+    excluded = ((items["split"].to_numpy() != "pool") | items["retired"].to_numpy()
+                | items["id"].isin(st.issued).to_numpy()) & ~labeled
+    blocked = labeled | excluded
     size = min(size, int((~blocked).sum()))
     if size == 0:
-        return {"item_ids": [], "scores": [], "is_random": [], "n_random": 0}
+        return {"item_ids": [], "scores": [], "is_random": [], "n_random": 0, "size": 0}
     rng = np.random.default_rng([project.config.seed, 7, salt])
     proba = samples = None
     if model is not None:
@@ -125,11 +204,23 @@ def select(project: Project, model, X, items, st, train_rows, y_train, size: int
             bag = BaggingClassifier(clone(model), n_estimators=5, random_state=int(rng.integers(2**31)))
             samples = committee_samples(bag.fit(X[train_rows], y_train), X, classes)
     strategy = project.config.strategy if model is not None else "random"
-    batch = select_batch(strategy, batch_size=size, proba=proba, samples=samples, X=X, labeled_mask=blocked,
-                         random_fraction=project.config.random_fraction, random_state=rng)
-    picks = batch.indices
-    return {"item_ids": items["id"].to_numpy()[picks].tolist(), "scores": batch.scores[picks].tolist(),
-            "is_random": batch.is_random.tolist(), "n_random": batch.n_random}
+    batch = select_batch(strategy, batch_size=size, proba=proba, samples=samples, X=X, labeled_mask=labeled,
+                         exclude_mask=excluded, random_state=rng, random_fraction=project.config.random_fraction)
+    picks = np.asarray(batch.indices)
+    scores = np.asarray(batch.scores, dtype=float)
+    rest = np.flatnonzero(~blocked)
+    rest = rest[~np.isin(rest, picks)]
+    if reserve and len(rest):
+        # the next-ranked items of this scoring, labeled while the next cycle trains (ties and NaN scores at random)
+        key = np.where(np.isfinite(scores[rest]), scores[rest], -np.inf)
+        order = np.lexsort((rng.random(len(rest)), -key))
+        rest = rest[order][:reserve]
+    else:
+        rest = rest[:0]
+    ids = items["id"].to_numpy()
+    return {"item_ids": ids[picks].tolist() + ids[rest].tolist(), "scores": scores[picks].tolist() + scores[rest].tolist(),
+            "is_random": list(map(bool, batch.is_random)) + [False] * len(rest), "n_random": batch.n_random,
+            "size": len(picks)}
 
 
 def record_failure(project: Project, error: str) -> None:
@@ -148,5 +239,3 @@ def latest_model(project: Project):
     if not history:
         return None
     return joblib.load(project.folder / history[-1].model_path)["model"]
-
-

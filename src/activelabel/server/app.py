@@ -25,26 +25,20 @@ from fastapi.responses import (
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
-from sqlalchemy import func, select
 
-from activelabel.errors import ActiveLabelError
+from activelabel.errors import ActiveLabelError, BusyError
 from activelabel.project import Project
-from activelabel.server.auth import (
-    COOKIE,
-    Caller,
-    authenticate,
-    check_csrf,
-    csrf_token,
-    project_secret,
-    require_admin,
-)
+from activelabel.server.auth import COOKIE, Caller, authenticate, check_csrf, csrf_token, project_secret, require_admin
 from activelabel.server.plots import accuracy_svg
 from activelabel.server.worker import Retrainer
-from activelabel.store import queue
-from activelabel.store.repo import annotator_by_token
-from activelabel.store.schema import Annotation, Annotator, Assignment, Item
+from activelabel.store import leases, queue, repo
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "take_serve_lease"]
+
+RETRAIN_NOTES = {  # fixed texts, so the address bar cannot put words on the page
+    "nothing_new": "No new answers since the last cycle: there is nothing to retrain.",
+    "started": "Retraining started; the new batch is published when it is done.",
+}
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")  # autoescapes every .html template
@@ -76,19 +70,47 @@ class AnswerIn(BaseModel):
     label: str | None = None
 
 
-def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float = 2.0) -> FastAPI:
-    """The app over the project in ``folder``; ``retrain`` starts the background retrainer."""
+SERVE_LEASE_SECONDS = 30.0  # a server not heard from for this long is taken for dead
+
+
+def take_serve_lease(project: Project, what: str) -> leases.Keeper:
+    """Hold the project's ``serve`` lease (renewed in the background), or raise :class:`BusyError`.
+
+    Taken before the server touches any assignment, so a second server on
+    the same project, even one that then fails to bind its port, changes
+    nothing of the first one's.
+    """
+    holder = leases.holder_id(what)
+    with project.store.session() as s:
+        other = leases.acquire(s, "serve", holder, SERVE_LEASE_SECONDS)
+    if other is not None:
+        raise BusyError(f"{project.folder} is already being served by {leases.describe(other)}; "
+                        "stop that server first (one server per project)")
+    return leases.Keeper(project.store, "serve", holder, SERVE_LEASE_SECONDS).start()
+
+
+def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float = 2.0, address: str = "") -> FastAPI:
+    """The app over the project in ``folder``; ``retrain`` starts the background retrainer.
+
+    Raises :class:`BusyError` when another server holds the project's lease.
+    """
     project = Project.open(folder)
+    try:
+        keeper = take_serve_lease(project, f"serving {address}" if address else "serving")
+    except BusyError:
+        project.close()
+        raise
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        with project.store.session() as s:  # after a restart nobody holds the old assignments
+        with project.store.session() as s:  # we hold the lease: no other server holds these assignments
             queue.release_open_assignments(s, now())
         if app.state.retrainer is not None:
             app.state.retrainer.start()
         yield
         if app.state.retrainer is not None:
             app.state.retrainer.stop()
+        keeper.stop()
         project.close()
 
     app = FastAPI(title="activelabel", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -110,13 +132,37 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
 
     settings = project.config.queue_settings()
     labels = project.config.labels
+    config = project.config
 
     def item_view(s, served: queue.Served | None) -> dict | None:
         if served is None:
             return None
-        item = s.get(Item, served.item_id)
-        return {"assignment_id": served.assignment_id, "item_id": item.id, "kind": item.kind, "text": item.text,
-                "data": item.data, "image_url": f"/image/{item.id}" if item.kind == "image" else None}
+        item = repo.item_view(s, served.item_id)
+        return {"assignment_id": served.assignment_id, "item_id": item["id"], "kind": item["kind"],
+                "text": item["text"], "data": item["data"],
+                "image_url": f"/image/{item['id']}" if item["kind"] == "image" else None,
+                "test": config.show_test_items and item["split"] == "test"}
+
+    def budget_stop(s) -> str | None:
+        """Why labeling must stop for money or labels, or None (checked only when a budget is set)."""
+        if config.budget and repo.answer_count(s) * config.price_per_label >= config.budget:
+            return f"The labeling budget ({config.budget:,.2f}) is spent: there is nothing more to label."
+        if config.label_budget and queue.pool_labeled(s) >= config.label_budget:
+            return f"The label budget ({config.label_budget:,} training labels) is reached: nothing more to label."
+        return None
+
+    def empty_reason(s) -> str:
+        """Why nothing is served: a budget, an exhausted pool, a cycle training, or others holding what is left."""
+        stop = budget_stop(s)
+        if stop:
+            return stop
+        if queue.pool_left(s) == 0:
+            return "Every pool item is labeled: there is nothing left to label."
+        worker = app.state.retrainer
+        if worker is not None and (worker.running or worker.due_now()):
+            return "A new batch is being trained from the answers so far; it appears here as soon as it is ready."
+        return ("Nothing is free for you right now: the items left in this batch are being labeled by others or "
+                "were skipped by you. This page updates by itself when work appears.")
 
     def progress(s, caller: Caller) -> dict:
         midnight = now().replace(hour=0, minute=0, second=0, microsecond=0)
@@ -125,10 +171,20 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
         return {"today": today or 0, "left": batch["left"], "size": batch["size"]}
 
     def next_for(caller: Caller) -> tuple[dict | None, dict]:
+        if config.budget or config.label_budget:
+            with project.store.session(readonly=True) as s:
+                stop = budget_stop(s)
+            if stop:
+                return None, {"today": 0, "left": 0, "size": 0, "empty": stop}
         with project.store.session() as s:  # the queue's write lock is held only while assigning
             served = queue.serve_next(s, caller.annotator_id, settings, now())
         with project.store.session(readonly=True) as s:
-            return item_view(s, served), progress(s, caller)
+            prog = progress(s, caller)
+            if served is None:
+                prog["empty"] = empty_reason(s)
+            return item_view(s, served), prog
+
+    heartbeat_seconds = max(5, min(60, int(config.assignment_minutes * 60 / 3)))
 
     def render_item(request: Request, caller: Caller, item, prog, message: str | None = None):
         return templates.TemplateResponse(request, "item.html", {
@@ -150,7 +206,7 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
     @app.post("/login")
     def login(request: Request, token: Annotated[str, Form()]):
         with project.store.session(readonly=True) as s:
-            row = annotator_by_token(s, token.strip())
+            row = repo.annotator_by_token(s, token.strip())
             ok = row is not None and row.role in ("annotator", "admin")
             role = row.role if ok else None
         if not ok:
@@ -170,7 +226,14 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
     def label_page(request: Request, caller: CallerDep):
         item, prog = next_for(caller)
         return templates.TemplateResponse(request, "label.html", {
-            "caller": caller, "item": item, "progress": prog, "labels": labels, "csrf": csrf_token(request, caller)})
+            "caller": caller, "item": item, "progress": prog, "labels": labels, "csrf": csrf_token(request, caller),
+            "heartbeat_seconds": heartbeat_seconds, "idle_seconds": int(config.assignment_minutes * 60)})
+
+    @app.get("/label/next", response_class=HTMLResponse)
+    def label_next(request: Request, caller: CallerDep):
+        """The current item as a fragment: what the waiting page polls until work appears."""
+        item, prog = next_for(caller)
+        return render_item(request, caller, item, prog)
 
     @app.post("/label/answer", response_class=HTMLResponse)
     def label_answer(request: Request, caller: CallerDep, assignment_id: Annotated[int, Form()],
@@ -178,7 +241,7 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
                      csrf: Annotated[str | None, Form()] = None):
         check_csrf(request, caller, csrf)
         with project.store.session() as s:
-            queue.answer(s, assignment_id, caller.annotator_id, answer, label, labels, now())
+            queue.answer(s, assignment_id, caller.annotator_id, answer, label, labels, now(), settings)
         item, prog = next_for(caller)
         return render_item(request, caller, item, prog)
 
@@ -196,40 +259,37 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
         if not item_id.isdigit():
             raise HTTPException(status_code=404)
         with project.store.session(readonly=True) as s:
-            item = s.get(Item, int(item_id))
-            served = caller.is_admin or s.scalar(select(func.count()).where(
-                Assignment.item_id == int(item_id), Assignment.annotator_id == caller.annotator_id))
-        if item is None or not item.image or not served:
+            item = repo.item_view(s, int(item_id))
+            served = caller.is_admin or repo.served_to(s, int(item_id), caller.annotator_id)
+        if item is None or not item["image"] or not served:
             raise HTTPException(status_code=404)
-        path = Path(item.image).resolve()
+        path = Path(item["image"]).resolve()
         roots = [Path(d).resolve() for d in project.config.image_dirs]
         if not path.is_file() or not any(path.is_relative_to(r) for r in roots):
             raise HTTPException(status_code=404)
         return FileResponse(path)
 
     @app.get("/admin", response_class=HTMLResponse)
-    def admin_page(request: Request, caller: AdminDep):
+    def admin_page(request: Request, caller: AdminDep, retrain: str | None = None):
         status = project.status()
         with project.store.session(readonly=True) as s:
             batch = queue.batch_progress(s)
-            pace = s.execute(
-                select(Annotator.name, Annotator.role, func.count(Annotation.id), func.avg(Annotation.seconds),
-                       func.max(Annotation.created_at))
-                .join(Annotation, Annotation.annotator_id == Annotator.id, isouter=True)
-                .where(Annotator.role.in_(("annotator", "admin")))
-                .group_by(Annotator.id, Annotator.name, Annotator.role).order_by(Annotator.name)).all()
+            pace = repo.annotator_pace(s)
         return templates.TemplateResponse(request, "admin.html", {
             "caller": caller, "status": status, "batch": batch, "pace": pace, "svg": accuracy_svg(status["curve"]),
             "worker": app.state.retrainer.status if app.state.retrainer else None,
-            "config": project.config, "csrf": csrf_token(request, caller)})
+            "note": RETRAIN_NOTES.get(retrain or ""), "config": project.config, "csrf": csrf_token(request, caller)})
 
     @app.post("/admin/retrain")
     def admin_retrain(request: Request, caller: AdminDep, csrf: Annotated[str | None, Form()] = None):
+        """Retrain now, unless nothing was answered since the last cycle (then say so and do nothing)."""
         check_csrf(request, caller, csrf)
         if app.state.retrainer is None:
             raise HTTPException(status_code=409, detail="retraining is off in this server")
+        if not app.state.retrainer.has_new_answers():
+            return RedirectResponse("/admin?retrain=nothing_new", status_code=303)
         app.state.retrainer.request()
-        return RedirectResponse("/admin", status_code=303)
+        return RedirectResponse("/admin?retrain=started", status_code=303)
 
     @app.get("/admin/export")
     def admin_export(caller: AdminDep, format: str = "csv"):
@@ -250,8 +310,17 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
     @app.post("/api/answer")
     def api_answer(body: AnswerIn, caller: CallerDep):
         with project.store.session() as s:
-            stored = queue.answer(s, body.assignment_id, caller.annotator_id, body.answer, body.label, labels, now())
+            stored = queue.answer(s, body.assignment_id, caller.annotator_id, body.answer, body.label, labels, now(),
+                                  settings)
         return {"stored": stored}
+
+    @app.post("/api/heartbeat")
+    def api_heartbeat(request: Request, caller: CallerDep):
+        """The labeling page is open and in use: keep the annotator's item theirs for another idle time."""
+        check_csrf(request, caller, None)
+        with project.store.session() as s:
+            held = queue.heartbeat(s, caller.annotator_id, settings, now())
+        return {"renewed": held}
 
     @app.post("/api/undo")
     def api_undo(caller: CallerDep):

@@ -1,11 +1,14 @@
 """Retraining outside the request path.
 
-A thread watches the project and, when the current batch is answered (or
-on the configured schedule, or when an admin asks), runs ``activelabel
-train`` in a separate process. That process fits, evaluates and publishes
-the next batch in one transaction, so annotators switch to it atomically
-and never wait; a failure is recorded as a failed cycle, shown to the
-admin, and labeling goes on with the previous batch.
+A thread watches the project and, when the current batch is closed (every
+item answered, skipped by enough people, or left with nobody labeling now
+who could take it), or on the configured schedule, or when an admin asks,
+runs ``activelabel train`` in a separate process. That process holds the
+project's train lock, fits, evaluates and publishes the next batch in one
+transaction, so annotators switch to it atomically and never wait: until
+then they label the previous batch's reserve. A failure is recorded as a
+failed cycle, shown to the admin, and labeling goes on with the previous
+batch.
 """
 
 from __future__ import annotations
@@ -15,11 +18,10 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 
-from sqlalchemy import func, select
-
-from activelabel.store import queue, repo
-from activelabel.store.schema import Annotation
+from activelabel.project.training import TRAIN_LEASE_SECONDS
+from activelabel.store import leases, queue, repo
 
 __all__ = ["Retrainer"]
 
@@ -32,11 +34,12 @@ class Retrainer:
         self.poll_seconds = poll_seconds
         self.running = False
         self.last_error: str | None = None
+        self.last_note: str | None = None
         self.last_seconds: float | None = None
         self._requested = threading.Event()
         self._stop = threading.Event()
-        self._mark: int | None = None  # newest annotation id seen by the last attempt
         self._last_time = time.monotonic()
+        self._tried = 0  # newest answer id when training was last attempted
         self._thread = threading.Thread(target=self._loop, name="activelabel-retrainer", daemon=True)
 
     def start(self) -> None:
@@ -59,28 +62,40 @@ class Retrainer:
             requested = self._requested.is_set()
             self._requested.clear()
             try:
-                if requested or self._due():
+                if (requested and self.has_new_answers()) or self.due_now():
                     self._train()
             except Exception as error:  # keep the worker alive whatever happens; the admin sees it
                 self.last_error = f"{type(error).__name__}: {error}"
 
-    def _due(self) -> bool:
+    def _last_mark(self, s) -> int | None:
+        """The newest answer id the last good cycle trained on (None before any cycle)."""
+        good = [c for c in repo.cycles(s) if c.error is None and c.model_version is not None]
+        return (good[-1].details or {}).get("answer_mark", -1) if good else None
+
+    def has_new_answers(self) -> bool:
+        """Was anything answered (or undone) since the last cycle trained?"""
         with self.project.store.session(readonly=True) as s:
-            newest = s.scalar(select(func.max(Annotation.id)).where(Annotation.answer == "label")) or 0
-            if self._mark is None:  # first look after start: what the last cycle already saw
-                cycles = repo.cycles(s)
-                self._mark = newest if cycles and cycles[-1].error is None else 0
-            if newest <= self._mark:
-                return False
-            progress = queue.batch_progress(s)
-        if progress["batch"] is None or progress["left"] == 0:
+            mark = self._last_mark(s)
+            return repo.newest_answer_id(s) != (mark if mark is not None else 0)
+
+    def due_now(self) -> bool:
+        """New labels came in and the current batch is closed, or the retraining schedule is due."""
+        with self.project.store.session(readonly=True) as s:
+            mark = self._last_mark(s)
+            newest = repo.newest_answer_id(s, labels_only=True)
+            if not newest or (mark is not None and newest <= mark) or newest <= self._tried:
+                return False  # no label since the last cycle, or since the last attempt (which failed)
+            if leases.live_holder(s, "train", TRAIN_LEASE_SECONDS) is not None:
+                return False  # the CLI or another process is training now
+            closed = queue.batch_closed(s, self.project.config.queue_settings(), datetime.now(UTC))
+        if closed:
             return True
         minutes = self.project.config.retrain_minutes
         return minutes > 0 and time.monotonic() - self._last_time >= minutes * 60
 
     def _train(self) -> None:
         with self.project.store.session(readonly=True) as s:
-            self._mark = s.scalar(select(func.max(Annotation.id))) or 0
+            self._tried = repo.newest_answer_id(s)
         self.running = True
         started = time.monotonic()
         try:
@@ -91,14 +106,19 @@ class Retrainer:
             self.running = False
             self._last_time = time.monotonic()
             self.last_seconds = self._last_time - started
-        if done.returncode != 0:
-            lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-            message = lines[-1].removeprefix("error: ") if lines else f"exit code {done.returncode}"
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        message = lines[-1].removeprefix("error: ") if lines else f"exit code {done.returncode}"
+        if done.returncode == 0:
+            self.last_error = None
+            out = [line for line in done.stdout.strip().splitlines() if line.strip()]
+            self.last_note = out[-1] if out else None
+        elif "another training is running" in message:
+            self.last_note = message  # the CLI (or another server's worker) is training: not a failure
+        else:
             self.last_error = message
             self.project.record_failure(message)
-        else:
-            self.last_error = None
 
     @property
     def status(self) -> dict:
-        return {"running": self.running, "last_error": self.last_error, "last_seconds": self.last_seconds}
+        return {"running": self.running, "last_error": self.last_error, "last_seconds": self.last_seconds,
+                "note": self.last_note}

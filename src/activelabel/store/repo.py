@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, union
 from sqlalchemy.orm import Session
 
 from activelabel.errors import InvalidParameterError
@@ -20,6 +20,7 @@ from activelabel.store.schema import (
     ROLES,
     Annotation,
     Annotator,
+    Assignment,
     Batch,
     BatchItem,
     Cycle,
@@ -30,7 +31,8 @@ from activelabel.store.schema import (
 __all__ = [
     "known_items", "items_state", "insert_items", "record_import", "add_annotations", "annotations_frame", "current_labels",
     "items_frame", "add_annotator", "annotator_by_token", "annotator_ids", "hash_token", "add_cycle", "cycles",
-    "add_batch", "count_imports",
+    "add_batch", "count_imports", "settled_items", "newest_answer_id", "item_view", "served_to", "annotator_pace",
+    "answer_count",
 ]
 
 _CHUNK = 20_000  # rows per INSERT round trip: large enough to be fast, small enough for bounded memory
@@ -188,8 +190,11 @@ def cycles(s: Session) -> list[Cycle]:
 
 
 def add_batch(s: Session, *, cycle_id: int | None, purpose: str, strategy: str, item_ids: Sequence[int],
-              scores: Sequence[float], is_random: Sequence[bool], need: Sequence[int] | None = None) -> int:
-    batch = Batch(cycle_id=cycle_id, purpose=purpose, strategy=strategy, size=len(item_ids))
+              scores: Sequence[float], is_random: Sequence[bool], need: Sequence[int] | None = None,
+              size: int | None = None, file: str | None = None) -> int:
+    """Record a batch; ``size`` is the batch proper (default all), the items ranked after it its reserve."""
+    batch = Batch(cycle_id=cycle_id, purpose=purpose, strategy=strategy, size=len(item_ids) if size is None else size,
+                  file=file)
     s.add(batch)
     s.flush()
     need = [1] * len(item_ids) if need is None else need
@@ -199,3 +204,55 @@ def add_batch(s: Session, *, cycle_id: int | None, purpose: str, strategy: str, 
     for start in range(0, len(rows), _CHUNK):
         s.connection().execute(insert(BatchItem.__table__), rows[start:start + _CHUNK])
     return batch.id
+
+
+def settled_items(s: Session, item_ids: Sequence[int]) -> set[int]:
+    """Which of ``item_ids`` have a label from anyone, are retired, or are out with an outside service."""
+    ids = [int(i) for i in item_ids]
+    out: set[int] = set()
+    for start in range(0, len(ids), 5_000):
+        part = ids[start:start + 5_000]
+        web = select(Assignment.item_id).where(Assignment.item_id.in_(part), Assignment.outcome == "label")
+        imported = select(Annotation.item_id).where(Annotation.item_id.in_(part), Annotation.source != "web",
+                                                    Annotation.answer == "label")
+        retired = select(Item.id).where(Item.id.in_(part), Item.retired_at.is_not(None))
+        issued = (select(BatchItem.item_id).join(Batch, Batch.id == BatchItem.batch_id)
+                  .where(BatchItem.item_id.in_(part), Batch.purpose == "issued", Batch.released_at.is_(None)))
+        out.update(s.scalars(union(web, imported, retired, issued)))
+    return out
+
+
+def newest_answer_id(s: Session, labels_only: bool = False) -> int:
+    """The id of the newest answer event (0 when there is none); with ``labels_only``, of the newest label."""
+    query = select(func.max(Annotation.id))
+    if labels_only:
+        query = query.where(Annotation.answer == "label")
+    return s.scalar(query) or 0
+
+
+def item_view(s: Session, item_id: int) -> dict | None:
+    """What the labeling page shows of an item."""
+    row = s.execute(select(Item.id, Item.kind, Item.text, Item.data, Item.image, Item.split)
+                    .where(Item.id == item_id)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def served_to(s: Session, item_id: int, annotator_id: int) -> bool:
+    """Was ``item_id`` ever served to this annotator (so they may see its image)?"""
+    return bool(s.scalar(select(func.count()).where(Assignment.item_id == item_id,
+                                                    Assignment.annotator_id == annotator_id)))
+
+
+def annotator_pace(s: Session) -> list[tuple]:
+    """Per person: name, role, answers, mean seconds, last answer time (the admin page's table)."""
+    return s.execute(
+        select(Annotator.name, Annotator.role, func.count(Annotation.id), func.avg(Annotation.seconds),
+               func.max(Annotation.created_at))
+        .join(Annotation, Annotation.annotator_id == Annotator.id, isouter=True)
+        .where(Annotator.role.in_(("annotator", "admin")))
+        .group_by(Annotator.id, Annotator.name, Annotator.role).order_by(Annotator.name)).all()
+
+
+def answer_count(s: Session) -> int:
+    """Answers people gave (labels, skips, unsure; not undos): what the project pays for."""
+    return s.scalar(select(func.count()).where(Annotation.answer != "retract")) or 0
