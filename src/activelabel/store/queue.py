@@ -141,12 +141,16 @@ def test_target(s: Session, settings: QueueSettings) -> int:
     return min(settings.test_target, n_test) if settings.test_target else n_test
 
 
+def _labeled(item):
+    """``item`` has a label from anyone: given in the app, or imported from a file (by index on the item)."""
+    web = exists().where(Assignment.item_id == item, Assignment.outcome == "label")
+    return or_(web, _imported_label(item))
+
+
 def test_labeled(s: Session) -> int:
     """Test items with a label from any source (the app or a file)."""
-    web = select(Assignment.item_id).where(Assignment.outcome == "label")
-    imported = select(Annotation.item_id).where(Annotation.source != "web", Annotation.answer == "label")
     return s.scalar(select(func.count()).where(Item.split == "test", Item.retired_at.is_(None),
-                                               or_(Item.id.in_(web), Item.id.in_(imported)))) or 0
+                                               _labeled(Item.id))) or 0
 
 
 def _want_test(s: Session, annotator_id: int, settings: QueueSettings, batch_id: int | None) -> bool:
@@ -352,15 +356,11 @@ def batch_closed(s: Session, settings: QueueSettings, now: datetime) -> bool:
 
 def pool_left(s: Session) -> int:
     """Pool items without a label from anyone, not retired: what could still be selected and served."""
-    web = select(Assignment.item_id).where(Assignment.outcome == "label")
-    imported = select(Annotation.item_id).where(Annotation.source != "web", Annotation.answer == "label")
     return s.scalar(select(func.count()).where(Item.split == "pool", Item.retired_at.is_(None),
-                                               Item.id.not_in(web), Item.id.not_in(imported))) or 0
+                                               ~_labeled(Item.id))) or 0
 
 
 def pool_labeled(s: Session) -> int:
     """Pool items with a label from anyone, not retired: the training labels a label budget counts."""
-    web = select(Assignment.item_id).where(Assignment.outcome == "label")
-    imported = select(Annotation.item_id).where(Annotation.source != "web", Annotation.answer == "label")
     return s.scalar(select(func.count()).where(Item.split == "pool", Item.retired_at.is_(None),
-                                               or_(Item.id.in_(web), Item.id.in_(imported)))) or 0
+                                               _labeled(Item.id))) or 0
