@@ -285,3 +285,27 @@ def test_a_second_server_refuses_and_the_first_keeps_its_assignments(project_dir
         first.kill()
     with Server(project_dir) as again:  # a killed server's lease is taken over at once on the same host
         assert _get(again.url, tokens["ann"])["item"] is not None
+
+
+def test_a_lease_is_taken_over_only_when_its_holder_is_silent_or_gone(project_dir):
+    """A live holder elsewhere keeps its lease; a silent one past the time-out, or a dead process here, loses it."""
+    from activelabel.store import leases
+
+    now = datetime.now(UTC)
+    elsewhere = "other-host|4242|abcd|serving"
+    with Project.open(project_dir) as p:
+        with p.store.session() as s:
+            assert leases.acquire(s, "serve", elsewhere, 30, now) is None
+        with p.store.session() as s:
+            assert leases.acquire(s, "serve", leases.holder_id(), 30, now + timedelta(seconds=10)) == elsewhere
+        with p.store.session() as s:
+            assert leases.acquire(s, "serve", "me|1|x|", 30, now + timedelta(seconds=31)) is None
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout.strip()
+        import socket
+
+        with p.store.session() as s:
+            leases.release(s, "serve", "me|1|x|")
+            assert leases.acquire(s, "serve", f"{socket.gethostname()}|{dead}|y|", 30, now) is None
+        with p.store.session() as s:  # that process has exited: its lease is free at once
+            assert leases.acquire(s, "serve", "me|1|z|", 30, now) is None
