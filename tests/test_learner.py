@@ -251,3 +251,80 @@ def test_callable_strategy_breaking_the_contract(digits):
     with pytest.raises(InvalidParameterError, match="returned 3 indices"):
         learner.cycle()
     assert learner.history_ == []
+
+
+def test_seed_larger_than_the_label_budget_is_refused(digits):
+    """A seed set of 20 with max_labels=10 would silently buy 20 labels: refused, naming both numbers."""
+    X, y = digits
+    with pytest.raises(InvalidParameterError, match=r"seed set of 20 items is larger than the training-label "
+                                                    r"budget max_labels=10"):
+        ActiveLearner(lr(), seed_size=20, max_labels=10).start(X, y)
+
+
+def test_seed_fraction_larger_than_the_label_budget_names_the_fraction(digits):
+    X, y = digits
+    with pytest.raises(InvalidParameterError, match=r"seed set of 719 items \(seed_size 0.5\) is larger than "
+                                                    r"the training-label budget max_labels=100"):
+        ActiveLearner(lr(), seed_size=0.5, max_labels=100).start(X, y)
+
+
+def test_seed_equal_to_the_label_budget_runs_one_cycle(digits):
+    """max_labels == seed_size is allowed: the seed model is trained and the budget stops the run."""
+    X, y = digits
+    learner = ActiveLearner(lr(), seed_size=20, max_labels=20, random_state=0)
+    learner.start(X, y)
+    history = learner.run(lambda idx: y[idx])
+    assert [r.labels_used for r in history] == [20]
+    assert history[-1].stop[0].rule == "label_budget"
+
+
+def test_seed_larger_than_the_pool_is_refused():
+    """The seed set is no longer silently cut to the pool: 30 asked, 24 left after the test set."""
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    with pytest.raises(InvalidParameterError, match="seed set of 30 items is larger than the pool of 24 items "
+                                                    "left after the 6-item test set"):
+        ActiveLearner(lr(), batch_size=5, seed_size=30, test_size=6).start(X)
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True, "10"])
+def test_bad_max_labels(bad, digits):
+    X, y = digits
+    with pytest.raises(InvalidParameterError, match="max_labels must be a positive integer"):
+        ActiveLearner(lr(), max_labels=bad).start(X, y)
+
+
+def test_money_budget_below_the_test_and_seed_labels_is_refused(digits):
+    """360 test and 20 seed labels at 0.5 each cost 190: a budget of 100 is refused, naming both."""
+    X, y = digits
+    with pytest.raises(InvalidParameterError, match=r"money_budget 100.0 is less than the 190 that the 360 test "
+                                                    r"and 20 seed labels cost"):
+        ActiveLearner(lr(), price_per_label=0.5, money_budget=100.0, test_size=360).start(X, y)
+
+
+def test_test_items_are_excluded_not_labeled_evidence(digits, monkeypatch):
+    """The learner hands test items to select_batch as exclude_mask; labeled and pending pool items as labeled_mask."""
+    from activelabel.loop import learner as learner_module
+
+    seen = {}
+    real = learner_module.select_batch
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(learner_module, "select_batch", spy)
+    X, y = digits
+    learner = ActiveLearner(lr(), strategy="kcenter", batch_size=10, max_labels=40, random_state=0)
+    learner.start(X, y)
+    learner.teach(learner.pending, y[learner.pending])
+    learner.cycle()
+    np.testing.assert_array_equal(seen["exclude_mask"], learner.is_test_)
+    assert not (seen["labeled_mask"] & learner.is_test_).any()
+    np.testing.assert_array_equal(seen["labeled_mask"], learner.labeled_mask)
+    pending = learner.pending.copy()
+    assert len(pending) == 10
+    learner.cycle()  # the batch is still out: it is spread away from, and not picked again
+    expected = learner.labeled_mask.copy()
+    expected[pending] = True
+    np.testing.assert_array_equal(seen["labeled_mask"], expected)
+    assert not np.isin(learner.history_[-1].selected, pending).any()

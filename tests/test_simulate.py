@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
+from activelabel.errors import InvalidParameterError
 from activelabel.loop.simulate import SimulationResult, normalized_aulc, simulate
+
+from helpers import one_line_error, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +63,9 @@ def test_labels_to_reach_is_a_median_with_misses_as_infinite():
 
 def test_aulc_by_hand():
     assert normalized_aulc([10, 20, 30], [0.5, 0.7, 0.9]) == pytest.approx(0.7)
+    # uneven steps: (0.5 + 0.7) / 2 * 10 + (0.7 + 0.8) / 2 * 30 = 28.5 over 40 labels
+    assert normalized_aulc([10, 20, 50], [0.5, 0.7, 0.8]) == pytest.approx(28.5 / 40)
+    assert normalized_aulc([10], [0.6]) == 0.6
     r = hand_result()
     np.testing.assert_allclose(r.aulc("fast"), [(0.945 + 0.99 + 0.995) / 3, (0.9475 + 0.9975 + 1.0) / 3])
 
@@ -68,3 +74,18 @@ def test_wilcoxon_p_value():
     r = hand_result()
     assert r.p_value_vs_random("random") is None
     assert 0 < r.p_value_vs_random("fast") <= 1
+
+
+def test_seed_set_larger_than_the_budget_is_refused(digits):
+    """A seed of 20 under a 10-label budget is refused before any run, naming both numbers."""
+    X, y = digits
+    with pytest.raises(InvalidParameterError, match=r"seed set of 20 items .*max_labels=10"):
+        simulate(X, y, seeds=1, seed_size=20, max_labels=10)
+
+
+def test_cli_budget_below_seed_size_is_one_line(tmp_path):
+    """``simulate --budget 10 --seed-size 20`` exits non-zero with one stderr line naming 10 and 20."""
+    out = run_cli("simulate", "digits", "--budget", "10", "--seed-size", "20", "--seeds", "1", "--jobs", "1",
+                  "--out", tmp_path / "out", cwd=tmp_path)
+    one_line_error(out, "seed set of 20 items", "budget max_labels=10")
+    assert not (tmp_path / "out").exists()

@@ -101,3 +101,33 @@ def test_errors_are_both_typed_and_builtin():
     """Callers can catch the family or the matching built-in."""
     assert issubclass(NonFiniteValueError, ActiveLabelError)
     assert issubclass(NonFiniteValueError, ValueError)
+
+
+def test_exclude_mask_of_wrong_length():
+    with pytest.raises(ShapeMismatchError, match=r"exclude_mask must have shape \(5,\), got shape \(6,\)"):
+        select_batch("kcenter", batch_size=1, X=np.zeros((5, 2)), exclude_mask=np.zeros(6, dtype=bool))
+
+
+def test_exclude_mask_must_be_boolean():
+    """An index list passed as a mask is refused rather than read as 0/1 flags."""
+    with pytest.raises(InvalidParameterError, match="exclude_mask must be boolean, got dtype int"):
+        select_batch("margin", batch_size=1, proba=P, exclude_mask=np.array([0, 1, 0, 1, 0]))
+
+
+def test_random_with_a_mask_that_is_not_a_vector():
+    with pytest.raises(ShapeMismatchError, match=r"exclude_mask must have shape \(n_samples,\), got shape \(\)"):
+        select_batch("random", batch_size=1, exclude_mask=np.bool_(True))
+
+
+def test_everything_excluded_or_labeled_names_the_excluded():
+    labeled = np.array([True, True, False, False, False])
+    excluded = np.array([False, False, True, True, True])
+    with pytest.raises(EmptyPoolError, match=r"no unlabeled item left in a pool of 5 \(3 excluded\)"):
+        select_batch("kcenter", batch_size=1, X=np.zeros((5, 2)), labeled_mask=labeled, exclude_mask=excluded)
+
+
+def test_batch_larger_than_what_exclusion_leaves():
+    excluded = np.array([True, False, True, False, False])
+    with pytest.raises(BatchTooLargeError, match=r"batch_size 4 is larger than the 3 unlabeled items in the pool "
+                                                 r"\(2 excluded\)"):
+        select_batch("margin", batch_size=4, proba=P, exclude_mask=excluded)

@@ -9,7 +9,7 @@ later by people through :meth:`ActiveLearner.teach`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -150,7 +150,8 @@ class ActiveLearner:
         ensemble is its own committee); the model itself is evaluated.
     batch_size : int, default 10
     seed_size : int or float, default 20
-        Seed set: a count, or a fraction of the pool.
+        Seed set: a count, or a fraction of the pool. Must fit in the pool
+        left after the test set, and in ``max_labels``.
     test_size : int or float, default 0.2
         Held-out test set: a count, or a fraction of all items.
     random_fraction : float, default 0.1
@@ -160,9 +161,11 @@ class ActiveLearner:
         else from the labels taught.
     price_per_label : float or mapping of label to float, default 0
     money_budget : float, optional
-        Batches are trimmed so spending never exceeds it.
+        Batches are trimmed so spending never exceeds it. Refused when even
+        the cheapest labels for the test and seed sets would exceed it.
     max_labels : int, optional
-        Training-label budget; batches are trimmed to fit.
+        Training-label budget; batches are trimmed to fit. Refused when the
+        seed set alone is larger.
     stopping : sequence of rules, default ()
         From :mod:`activelabel.stopping`; budgets above add their own.
     committee_size : int, default 5
@@ -246,7 +249,8 @@ class ActiveLearner:
                 f"batch_size {self.batch_size} is larger than the pool of {len(pool)} items left after "
                 f"the {n_test}-item test set")
         n_seed = _resolve_size("seed_size", self.seed_size, len(pool))
-        self.seed_indices_, _ = _draw(pool, min(n_seed, len(pool)), y, seed_rng)
+        self._check_budgets(n_test, n_seed, len(pool))
+        self.seed_indices_, _ = _draw(pool, n_seed, y, seed_rng)
         self.stop_indices_ = np.sort(stop_rng.choice(pool, min(self.stop_set_size, len(pool)), replace=False))
 
         self.is_test_ = np.zeros(n, dtype=bool)
@@ -390,6 +394,29 @@ class ActiveLearner:
         if not hasattr(self, "X_"):
             raise InvalidParameterError("call start(X) before labeling or cycling")
 
+    def _check_budgets(self, n_test: int, n_seed: int, n_pool: int) -> None:
+        """Refuse a seed set or budget that would silently buy more labels than allowed."""
+        seed = f"seed set of {n_seed} items" + ("" if isinstance(self.seed_size, (int, np.integer))
+                                                 else f" (seed_size {self.seed_size!r})")
+        if n_seed > n_pool:
+            raise InvalidParameterError(
+                f"the {seed} is larger than the pool of {n_pool} items left after the {n_test}-item test set")
+        if self.max_labels is not None:
+            if (isinstance(self.max_labels, bool) or not isinstance(self.max_labels, (int, np.integer))
+                    or self.max_labels < 1):
+                raise InvalidParameterError(f"max_labels must be a positive integer, got {self.max_labels!r}")
+            if n_seed > self.max_labels:
+                raise InvalidParameterError(
+                    f"the {seed} is larger than the training-label budget max_labels={self.max_labels}")
+        if self.money_budget is not None:
+            prices = (self.price_per_label.values() if isinstance(self.price_per_label, Mapping)
+                      else [self.price_per_label])
+            least = min(map(float, prices), default=0.0) * (n_test + n_seed)
+            if least > self.money_budget + 1e-9:
+                raise InvalidParameterError(
+                    f"money_budget {self.money_budget!r} is less than the {least:g} that the {n_test} test "
+                    f"and {n_seed} seed labels cost at the cheapest price")
+
     def _rules(self):
         rules = list(self.stopping)
         if self.max_labels is not None:
@@ -431,15 +458,18 @@ class ActiveLearner:
     def _select(self, model, cls: np.ndarray, size: int, train: np.ndarray, y_train: np.ndarray):
         X = self.X_
         proba = predict_proba_aligned(model, X, cls)
-        mask = self.has_label_ | self.is_test_
-        mask[self.pending_] = True
+        # Pending pool items are about to be training labels: the batch spreads away from them too.
+        # Test items take no part: never picked, never a centre or a density reference.
+        labeled = self.labeled_mask.copy()
+        labeled[self.pending_] = True
+        labeled &= ~self.is_test_
         if callable(self.strategy):
-            return self._custom(model, proba, cls, mask, size, train, y_train)
+            return self._custom(model, proba, cls, labeled | self.is_test_, size, train, y_train)
         samples = None
         if self.strategy in _COMMITTEE_STRATEGIES:
             samples = committee_samples(self._committee(model, train, y_train), X, cls)
         return select_batch(self.strategy, batch_size=size, proba=proba, samples=samples, X=X,
-                            labeled_mask=mask, random_fraction=self.random_fraction,
+                            labeled_mask=labeled, exclude_mask=self.is_test_, random_fraction=self.random_fraction,
                             random_state=self._select_rng)
 
     def _custom(self, model, proba, cls, mask, size, train, y_train) -> Batch:

@@ -40,7 +40,9 @@ def normalized_aulc(labels, accuracy) -> float:
     accuracy = np.asarray(accuracy, dtype=float)
     if len(labels) < 2 or labels[-1] == labels[0]:
         return float(accuracy[-1])
-    return float(np.trapezoid(accuracy, labels) / (labels[-1] - labels[0]))
+    # the trapezoid rule by hand: np.trapezoid needs NumPy 2, np.trapz is gone from it
+    area = float(np.sum(np.diff(labels) * (accuracy[1:] + accuracy[:-1]) / 2))
+    return area / float(labels[-1] - labels[0])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -213,7 +215,9 @@ def simulate(X, y, *, strategies: Sequence[str] = ("default",), seeds: int | Seq
     model : scikit-learn classifier, optional
         Default :func:`default_model`.
     max_labels : int
-        Training-label budget of every run.
+        Training-label budget of every run; the seed set counts against it,
+        so a ``seed_size`` above it is refused with
+        :class:`~activelabel.errors.InvalidParameterError`.
     n_jobs : int
         Runs (strategy x seed) in parallel processes; -1 for every core.
     on_run : callable, optional
@@ -230,7 +234,8 @@ def simulate(X, y, *, strategies: Sequence[str] = ("default",), seeds: int | Seq
     model = default_model() if model is None else model
     kwargs = dict(batch_size=batch_size, seed_size=seed_size, test_size=test_size,
                   random_fraction=random_fraction, max_labels=max_labels, price_per_label=price_per_label)
-    # Fail fast, in this process, on settings every run would reject.
+    # Fail fast, in this process, on settings every run would reject (a seed set
+    # larger than max_labels or than the pool, a batch larger than the pool, ...).
     ActiveLearner(model, strategy=by_name[names[0]], **kwargs).start(X, y)
     tasks = [delayed(_ceiling)(model, X, y, s, kwargs) for s in seed_list]
     tasks += [delayed(_run)(model, X, y, by_name[name], s, kwargs) for name in names for s in seed_list]

@@ -104,17 +104,19 @@ def check_features(X, n_samples: int | None = None, name: str = "X") -> np.ndarr
     return a
 
 
-def check_labeled_mask(labeled_mask, n_samples: int) -> np.ndarray:
-    """Return a boolean mask of shape (n_samples,), all False when None."""
-    if labeled_mask is None:
+def check_mask(mask, n_samples: int, name: str = "labeled_mask") -> np.ndarray:
+    """Return a boolean mask of shape (n_samples,), all False when None.
+
+    Raises :class:`ShapeMismatchError` for another shape and
+    :class:`InvalidParameterError` for a non-boolean dtype, naming ``name``.
+    """
+    if mask is None:
         return np.zeros(n_samples, dtype=bool)
-    m = np.asarray(labeled_mask)
+    m = np.asarray(mask)
     if m.shape != (n_samples,):
-        raise ShapeMismatchError(
-            f"labeled_mask must have shape ({n_samples},), got shape {m.shape}"
-        )
+        raise ShapeMismatchError(f"{name} must have shape ({n_samples},), got shape {m.shape}")
     if m.dtype != bool:
-        raise InvalidParameterError(f"labeled_mask must be boolean, got dtype {m.dtype}")
+        raise InvalidParameterError(f"{name} must be boolean, got dtype {m.dtype}")
     return m
 
 

@@ -16,12 +16,18 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
+from activelabel.errors import EmptyPoolError
+from activelabel.strategies._checks import check_mask
+
 __all__ = ["kcenter_greedy", "kmeans", "kmeans_select", "density"]
 
 # Largest distance block built at once, in floats (1M floats = 8 MB). Blocks
 # this size stay near the cache: at 100,000 items the default strategy took
 # about 0.4 s with them against 0.8 s with 64 MB blocks (query_speed.py).
 _BLOCK = 1_000_000
+# Reference rows the density bandwidth is estimated from: at most this many
+# squared, so the estimate is one block of at most _BLOCK floats.
+_BANDWIDTH_SAMPLE = 1000
 
 
 def nearest_centers(X: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +78,9 @@ def kcenter_greedy(X: np.ndarray, k: int, labeled_mask: np.ndarray, rng: np.rand
 
     Repeatedly picks the candidate farthest from everything labeled or
     already picked, so the batch covers the pool. When nothing is labeled
-    the first pick is random.
+    the first pick is random. Rows that are neither labeled nor candidates
+    (held-out test items, say) play no part: they are not centres and are
+    never picked.
 
     Parameters
     ----------
@@ -80,18 +88,20 @@ def kcenter_greedy(X: np.ndarray, k: int, labeled_mask: np.ndarray, rng: np.rand
     k : int
         Number of items to pick.
     labeled_mask : ndarray of bool, shape (n_samples,)
+        The centres the batch is spread away from.
     rng : numpy Generator
     candidates : ndarray of int, optional
-        Rows allowed to be picked; default every unlabeled row.
+        Rows allowed to be picked (none of them labeled); default every
+        unlabeled row.
 
     Returns
     -------
     picks : ndarray of shape (k,)
         Indices into ``X`` in pick order.
     scores : ndarray of shape (n_samples,)
-        Distance of each row to the nearest labeled row before selection
-        (0 for labeled rows; the distance to the pool mean when nothing is
-        labeled).
+        Distance of each candidate to the nearest labeled row before
+        selection, or to the mean of the candidates when nothing is
+        labeled; 0 for every other row.
     """
     if candidates is None:
         candidates = np.flatnonzero(~labeled_mask)
@@ -99,12 +109,12 @@ def kcenter_greedy(X: np.ndarray, k: int, labeled_mask: np.ndarray, rng: np.rand
     xx = np.einsum("ij,ij->i", Xc, Xc)
     picks = np.empty(k, dtype=np.intp)
     done = 0
+    scores = np.zeros(X.shape[0])
     if labeled_mask.any():
         _, min_d = nearest_centers(Xc, X[labeled_mask])
-        scores = np.zeros(X.shape[0])
         scores[candidates] = np.sqrt(min_d)
     else:
-        scores = np.sqrt(nearest_centers(X, X.mean(axis=0, keepdims=True))[1])
+        scores[candidates] = np.sqrt(nearest_centers(Xc, Xc.mean(axis=0, keepdims=True))[1])
         picks[0] = int(rng.integers(len(candidates)))  # nothing to be far from yet
         min_d = _sq_dist_to_point(Xc, Xc[picks[0]], xx)
         min_d[picks[0]] = -1.0
@@ -206,24 +216,40 @@ def kmeans_select(X: np.ndarray, k: int, rng: np.random.Generator, scores: np.nd
     return picks
 
 
-def density(X: np.ndarray, rng: np.random.Generator, n_reference: int = 1000) -> np.ndarray:
+def density(X: np.ndarray, rng: np.random.Generator, n_reference: int = 1000,
+            exclude_mask: np.ndarray | None = None) -> np.ndarray:
     """Estimated density of each row: mean RBF similarity to a reference sample.
 
     Information density (Settles and Craven 2008) averages a similarity to
     every other item, which is n x n. We average over ``n_reference`` random
-    rows instead (all rows when the pool is smaller), with the bandwidth set
-    to the median squared distance to the reference rows.
+    rows instead (all rows when the pool is smaller). The bandwidth is the
+    median squared distance between two distinct reference rows (among at
+    most ``_BANDWIDTH_SAMPLE`` of them), so it depends on the seed and the
+    pool only, never on the block size the distances are computed in.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    rng : numpy Generator
+    n_reference : int, default 1000
+    exclude_mask : ndarray of bool, shape (n_samples,), optional
+        Rows never drawn as reference rows (held-out test items): the
+        density describes the pool without them. Their own density is
+        still computed.
 
     Returns
     -------
     density : ndarray of shape (n_samples,), in ``(0, 1]``.
     """
     n = X.shape[0]
-    ref = X if n <= n_reference else X[rng.choice(n, n_reference, replace=False)]
+    rows = np.arange(n) if exclude_mask is None else np.flatnonzero(~check_mask(exclude_mask, n, "exclude_mask"))
+    if len(rows) == 0:
+        raise EmptyPoolError(f"exclude_mask leaves no reference row among the {n} rows of X")
+    ref = X[rows] if len(rows) <= n_reference else X[rng.choice(rows, n_reference, replace=False)]
     rr = np.einsum("ij,ij->i", ref, ref)
+    bandwidth = _bandwidth(ref, rr, rng)
     step = max(1, _BLOCK // len(ref))
     out = np.empty(n)
-    bandwidth = None
     for start in range(0, n, step):
         xb = X[start : start + step]
         d = xb @ ref.T
@@ -231,7 +257,22 @@ def density(X: np.ndarray, rng: np.random.Generator, n_reference: int = 1000) ->
         d += rr[None, :]
         d += np.einsum("ij,ij->i", xb, xb)[:, None]
         np.maximum(d, 0.0, out=d)
-        if bandwidth is None:
-            bandwidth = float(np.median(d)) or 1.0
-        out[start : start + step] = np.exp(-d / bandwidth).mean(axis=1)
+        d /= -bandwidth
+        out[start : start + step] = np.exp(d, out=d).mean(axis=1)
     return out
+
+
+def _bandwidth(ref: np.ndarray, rr: np.ndarray, rng: np.random.Generator) -> float:
+    """Median squared distance between distinct rows of a sample of ``ref`` (1.0 when it is 0)."""
+    if len(ref) > _BANDWIDTH_SAMPLE:
+        pick = rng.choice(len(ref), _BANDWIDTH_SAMPLE, replace=False)
+        ref, rr = ref[pick], rr[pick]
+    m = len(ref)
+    if m < 2:
+        return 1.0
+    d = ref @ ref.T
+    d *= -2.0
+    d += rr[None, :]
+    d += rr[:, None]
+    off_diagonal = d[~np.eye(m, dtype=bool)]
+    return float(max(np.median(off_diagonal), 0.0)) or 1.0

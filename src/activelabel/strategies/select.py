@@ -2,10 +2,15 @@
 
 Every strategy returns exactly ``batch_size`` distinct indices into the pool,
 deterministic for a given ``random_state``, plus a score per pool item
-(larger = more informative; ``-inf`` for labeled items, which are never
-candidates). A share ``random_fraction`` of every batch is drawn uniformly
-at random from the unlabeled items the strategy did not pick, so the labeled
-set stays representative of the pool.
+(larger = more informative; ``-inf`` for labeled and excluded items, which
+are never candidates). A share ``random_fraction`` of every batch is drawn
+uniformly at random from the candidates the strategy did not pick, so the
+labeled set stays representative of the pool.
+
+Two masks say what is not a candidate: ``labeled_mask`` (labeled training
+items: diversity strategies spread the batch away from them) and
+``exclude_mask`` (items that take no part at all, such as a held-out test
+set: never picked, never a centre, never a density reference).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from activelabel.strategies._checks import (
     check_batch_size,
     check_features,
     check_fraction,
-    check_labeled_mask,
+    check_mask,
     check_proba,
     check_samples,
 )
@@ -44,7 +49,8 @@ class Batch:
         Pool indices: the strategy's picks first (most informative first for
         score-based strategies), then the random share.
     scores : ndarray of shape (n_samples,)
-        Score of every pool item under the strategy; ``-inf`` where labeled.
+        Score of every pool item under the strategy; ``-inf`` where labeled
+        or excluded.
     strategy : str
     n_random : int
         How many of the last ``indices`` are the uniform random share.
@@ -92,6 +98,7 @@ def select_batch(
     samples=None,
     X=None,
     labeled_mask=None,
+    exclude_mask=None,
     random_fraction: float = 0.1,
     random_state=None,
     beta: int = 10,
@@ -116,11 +123,17 @@ def select_batch(
     samples : array-like of shape (n_members, n_samples, n_classes), optional
     X : array-like of shape (n_samples, n_features), optional
     labeled_mask : array-like of bool, shape (n_samples,), optional
-        Items already labeled (or held out); never selected. For ``random``
-        it alone is enough: it gives the pool size.
+        Labeled training items (and items about to be: issued, pending).
+        Never selected; ``kcenter`` spreads the batch away from them.
+    exclude_mask : array-like of bool, shape (n_samples,), optional
+        Items that take no part in the selection, such as the held-out test
+        set: never selected, never a ``kcenter`` centre, never a
+        ``density`` reference row, never in the random share. An item in
+        both masks counts as excluded. For ``random`` either mask alone is
+        enough: it gives the pool size.
     random_fraction : float, default 0.1
-        Share of the batch drawn uniformly from the unlabeled items the
-        strategy did not pick.
+        Share of the batch drawn uniformly from the candidates (neither
+        labeled nor excluded) the strategy did not pick.
     random_state : int, numpy Generator or None
     beta : int, default 10
         For ``default``: how many uncertain candidates per slot go into the
@@ -142,19 +155,27 @@ def select_batch(
     if beta < 1:
         raise InvalidParameterError(f"beta must be >= 1, got {beta!r}")
 
-    if strategy == "random" and proba is None and samples is None and X is None and labeled_mask is not None:
-        p = s = feats = None  # random needs only to know which items are labeled
-        n = len(labeled_mask)
+    masks_only = labeled_mask is not None or exclude_mask is not None
+    if strategy == "random" and proba is None and samples is None and X is None and masks_only:
+        p = s = feats = None  # random needs only to know which items are candidates
+        name, given = ("labeled_mask", labeled_mask) if labeled_mask is not None else ("exclude_mask", exclude_mask)
+        shape = np.shape(given)
+        if len(shape) != 1:
+            raise ShapeMismatchError(f"{name} must have shape (n_samples,), got shape {shape}")
+        n = shape[0]
     else:
         p, s, feats = _inputs(strategy, proba, samples, X)
         n = next(a.shape[-2] for a in (p, s, feats) if a is not None)
-    mask = check_labeled_mask(labeled_mask, n)
-    n_unlabeled = n - int(mask.sum())
-    if n_unlabeled == 0:
-        raise EmptyPoolError(f"no unlabeled item left in a pool of {n}")
-    if batch_size > n_unlabeled:
+    excluded = check_mask(exclude_mask, n, "exclude_mask")
+    labeled = check_mask(labeled_mask, n, "labeled_mask") & ~excluded
+    mask = labeled | excluded  # not a candidate
+    n_candidates = n - int(mask.sum())
+    held = f" ({int(excluded.sum())} excluded)" if excluded.any() else ""
+    if n_candidates == 0:
+        raise EmptyPoolError(f"no unlabeled item left in a pool of {n}{held}")
+    if batch_size > n_candidates:
         raise BatchTooLargeError(
-            f"batch_size {batch_size} is larger than the {n_unlabeled} unlabeled items in the pool"
+            f"batch_size {batch_size} is larger than the {n_candidates} unlabeled items in the pool{held}"
         )
 
     n_random = batch_size if strategy == "random" else random_share(batch_size, random_fraction)
@@ -162,9 +183,9 @@ def select_batch(
     if strategy == "random":
         picks, scores = np.empty(0, dtype=np.intp), rng.random(n)
     elif strategy in _DIVERSITY:
-        picks, scores = _diversity(strategy, feats, k, mask, rng)
+        picks, scores = _diversity(strategy, feats, k, mask, labeled, rng)
     else:
-        scores = _score(strategy, p, s, feats, rng, n_reference)
+        scores = _score(strategy, p, s, feats, rng, n_reference, excluded)
         if strategy == "default":
             picks = _default(scores, feats, k, mask, beta, rng)
         else:
@@ -204,23 +225,31 @@ def _inputs(strategy, proba, samples, X):
     return p, s, feats
 
 
-def _score(strategy, p, s, feats, rng, n_reference):
+def _score(strategy, p, s, feats, rng, n_reference, excluded):
     if strategy in _UNCERTAINTY:
         return _UNCERTAINTY[strategy](p)
     if strategy in _COMMITTEE:
         return _COMMITTEE[strategy](s)
     if strategy == "density":
-        return uncertainty._entropy(p) * diversity.density(feats, rng, n_reference)
+        return uncertainty._entropy(p) * diversity.density(feats, rng, n_reference, excluded)
     return uncertainty._margin(p)  # default: margin drives the pre-filter
 
 
 def _top(scores: np.ndarray, k: int, mask: np.ndarray) -> np.ndarray:
-    """Indices of the k highest scores among unlabeled items, best first."""
+    """Indices of the k highest scores among the candidates (``~mask``), best first.
+
+    Ties go to the lower index, also at the cut (``argpartition`` alone
+    breaks them by memory layout), so deleting items that are not picked
+    never changes the picks.
+    """
     if k == 0:
         return np.empty(0, dtype=np.intp)
     if mask.any():
         scores = np.where(mask, -np.inf, scores)
-    top = np.argpartition(-scores, k - 1)[:k]
+    cut = scores[np.argpartition(-scores, k - 1)[k - 1]]  # the k-th highest score
+    above = np.flatnonzero(scores > cut)
+    tied = np.flatnonzero((scores == cut) & ~mask)[: k - len(above)]
+    top = np.concatenate([above, tied])
     return top[np.argsort(-scores[top], kind="stable")]
 
 
@@ -240,12 +269,13 @@ def _default(scores, feats, k, mask, beta, rng):
     return chosen[np.argsort(-scores[chosen], kind="stable")]
 
 
-def _diversity(strategy, feats, k, mask, rng):
+def _diversity(strategy, feats, k, mask, labeled, rng):
+    """k-center away from the labeled items, or k-means over the candidates (``~mask``)."""
+    candidates = np.flatnonzero(~mask)
     if strategy == "kcenter":
         if k == 0:
             return np.empty(0, dtype=np.intp), np.zeros(feats.shape[0])
-        return diversity.kcenter_greedy(feats, k, mask, rng)
-    candidates = np.flatnonzero(~mask)
+        return diversity.kcenter_greedy(feats, k, labeled, rng, candidates=candidates)
     if k == 0:
         return np.empty(0, dtype=np.intp), np.zeros(feats.shape[0])
     # fit the centres on a sample on big pools, then assign every candidate
@@ -257,7 +287,7 @@ def _diversity(strategy, feats, k, mask, rng):
 
 
 def _random_rest(n, mask, picks, n_random, rng) -> np.ndarray:
-    """``n_random`` items drawn uniformly from the unlabeled items not in ``picks``."""
+    """``n_random`` items drawn uniformly from the candidates (``~mask``) not in ``picks``."""
     if n_random == 0:
         return np.empty(0, dtype=np.intp)
     taken = mask.copy()
