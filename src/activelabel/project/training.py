@@ -186,9 +186,11 @@ def select(project: Project, model, X, items, st, train_rows, y_train, size: int
     from activelabel.strategies import select_batch
 
     classes = project.classes
-    labeled = items["label"].notna().to_numpy() & (items["split"].to_numpy() == "pool") & ~items["retired"].to_numpy()
-    excluded = ((items["split"].to_numpy() != "pool") | items["retired"].to_numpy()
-                | items["id"].isin(st.issued).to_numpy()) & ~labeled
+    # Labeled and issued pool items (about to be labeled) are never picked and diversity spreads away from them;
+    # test and retired items take no part at all.
+    pool = (items["split"].to_numpy() == "pool") & ~items["retired"].to_numpy()
+    labeled = pool & (items["label"].notna().to_numpy() | items["id"].isin(st.issued).to_numpy())
+    excluded = ~pool
     blocked = labeled | excluded
     size = min(size, int((~blocked).sum()))
     if size == 0:
