@@ -206,15 +206,25 @@ def import_labels(
     with _project(folder, f"importing labels from {file}") as (project, _):
         counts = project.import_labels(file, id_column=id_column, label_column=label_column,
                                        annotator_column=annotator_column, seconds_column=seconds_column)
+    already = counts.get("already", 0)
+    if counts["labels"] == 0 and already > 0:
+        console.print(f"nothing new: {already:,} rows already stored")
+        return
     extra = f", {counts['ignored']:,} rejects ignored (they carry no label)" if counts["ignored"] else ""
     console.print(f"stored {counts['labels']:,} labels and {counts['skips']:,} skips{extra}")
 
 
 @app.command()
-def train(folder: ProjectDir) -> None:
+def train(
+    folder: ProjectDir,
+    force: Annotated[bool, typer.Option("--force", help="Train even when no answer came in since the last cycle.")] = False,
+) -> None:
     """Run a cycle now: fit, evaluate on the labeled test items, select the next batch."""
     with _project(folder, "training") as (project, status):
-        result = project.train(progress=lambda stage: status.update(f"training: {stage}"))
+        result = project.train(progress=lambda stage: status.update(f"training: {stage}"), force=force)
+    if result.get("nothing_new"):
+        console.print(result.get("reason", "nothing new to train on"), highlight=False)
+        return
     acc = result["accuracy"]
     lo, hi = result["accuracy_ci"]
     metric = ("no labeled test items: label some with activelabel query --test" if acc is None
@@ -229,14 +239,72 @@ def query(
     n: Annotated[int, typer.Option("-n", min=1, help="Items to issue.")] = 100,
     out: Annotated[Path, typer.Option(help="JSONL file to write.")] = Path("batch.jsonl"),
     test: Annotated[bool, typer.Option("--test", help="Issue unlabeled held-out test items instead.")] = False,
+    reissue: Annotated[bool, typer.Option("--reissue", help="Also issue items already out (issued and unanswered, "
+                                                            "or open in the web app).")] = False,
 ) -> None:
-    """Issue the next batch for an outside labeling service, recorded as issued."""
+    """Issue the next batch for an outside labeling service: write the file, then record it as issued."""
     with _project(folder, "selecting") as (project, _):
-        batch = project.query(n, test=test)
-        batch = batch.drop(columns=[c for c in ("text", "image", "data") if batch[c].isna().all()])
-        batch.to_json(out, orient="records", lines=True, force_ascii=False)
+        batch = project.query(n, out=out, test=test, reissue=reissue)
     console.print(f"wrote {len(batch):,} items to {out} (strategy: "
-                  f"{batch['strategy'].iloc[0] if len(batch) else 'none left'})")
+                  f"{batch['strategy'].iloc[0] if len(batch) else 'none left'})", highlight=False)
+
+
+def _shown_path(path: str | None) -> str:
+    """A recorded file as the user would type it here: relative to the current folder when inside it."""
+    if not path:
+        return ""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+def _when(value) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M")
+
+
+@app.command()
+def batches(
+    folder: ProjectDir,
+    release: Annotated[int | None, typer.Option("--release", metavar="BATCH",
+                                                help="Return this batch's unanswered items to the pool.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the batches issued with query (answered, unanswered, released), or release one."""
+    import json
+
+    with _project(folder, "reading") as (project, _):
+        if release is not None:
+            done = project.release_batch(release)
+        else:
+            rows = project.batches()
+    if release is not None:
+        if as_json:
+            print(json.dumps(done, default=str))
+        elif done["already"]:
+            console.print(f"batch {release} was already released ({_when(done['released_at'])})", highlight=False)
+        else:
+            console.print(f"released batch {release}: {done['unanswered']:,} unanswered items are back in the pool "
+                          f"({done['answered']:,} answered)", highlight=False)
+        return
+    if as_json:
+        print(json.dumps(rows, default=str))
+        return
+    if not rows:
+        console.print("no batches issued yet (activelabel query issues one)")
+        return
+    from rich import box
+
+    table = Table(title=f"{folder}: issued batches", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  padding=(0, 1), collapse_padding=True)
+    for col in ("batch", "issued", "strategy", "size", "answered", "unanswered", "released", "file"):
+        # the file and the times fold onto more lines on a narrow terminal; the other columns stay whole
+        table.add_column(col, justify="right" if col in ("batch", "size", "answered", "unanswered") else "left",
+                         overflow="fold", no_wrap=col not in ("issued", "released", "file"))
+    for r in rows:
+        table.add_row(str(r["id"]), _when(r["created_at"]), r["strategy"], f"{r['size']:,}", f"{r['answered']:,}",
+                      f"{r['unanswered']:,}", _when(r["released_at"]) or "no", _shown_path(r["file"]))
+    console.print(table)
 
 
 @app.command()
@@ -251,7 +319,9 @@ def status(folder: ProjectDir,
         print(json.dumps(st, default=str))
         return
     table = Table(title=f"{folder}", show_header=False)
-    table.add_row("items", f"{st['items']:,} ({st['pool']:,} pool, {st['test']:,} test)")
+    retired = st.get("retired", 0)
+    table.add_row("items", f"{st['items']:,} ({st['pool']:,} pool, {st['test']:,} test"
+                           + (f", {retired:,} retired)" if retired else ")"))
     table.add_row("labeled", f"{st['labeled']:,} pool, {st['test_labeled']:,} test")
     table.add_row("cycles", str(st["cycles"]))
     if st["latest"] and st["latest"]["accuracy"] is not None:
@@ -275,6 +345,52 @@ def export(
     with _project(folder, f"exporting to {out}") as (project, _):
         n = project.export(out, fmt)
     console.print(f"wrote {n:,} items to {out}")
+
+
+items_app = typer.Typer(help="Retire bad items (duplicates, broken, off-topic) or restore them.", no_args_is_help=True)
+app.add_typer(items_app, name="items")
+ItemIds = Annotated[list[str] | None, typer.Argument(help="Item ids (as in the import file).", show_default=False)]
+IdsFile = Annotated[Path | None, typer.Option("--file", help="A file of item ids: the id column of a CSV, JSONL "
+                                                            "or Parquet file, or one id per line.")]
+
+
+def _item_ids(ids: list[str] | None, file: Path | None) -> list[str]:
+    from activelabel.project.curation import read_ids
+
+    wanted = list(ids or [])
+    if file is not None:
+        try:
+            wanted += read_ids(file)
+        except ActiveLabelError as error:
+            fail(str(error))
+    if not wanted:
+        fail("give item ids, or --file with one id per line", code=2)
+    return wanted
+
+
+@items_app.command("remove")
+def items_remove(
+    folder: ProjectDir,
+    ids: ItemIds = None,
+    file: IdsFile = None,
+    reason: Annotated[str | None, typer.Option(help="Why, kept with each item.")] = None,
+) -> None:
+    """Retire items: left out of selection, training, the queue and exports; their history stays."""
+    wanted = _item_ids(ids, file)
+    with _project(folder, "retiring") as (project, _):
+        done = project.retire_items(wanted, reason=reason)
+    extra = f" ({done['already']:,} were retired already)" if done["already"] else ""
+    console.print(f"retired {done['retired']:,} items{extra}", highlight=False)
+
+
+@items_app.command("restore")
+def items_restore(folder: ProjectDir, ids: ItemIds = None, file: IdsFile = None) -> None:
+    """Bring retired items back into the project."""
+    wanted = _item_ids(ids, file)
+    with _project(folder, "restoring") as (project, _):
+        done = project.restore_items(wanted)
+    extra = f" ({done['not_retired']:,} were not retired)" if done["not_retired"] else ""
+    console.print(f"restored {done['restored']:,} items{extra}", highlight=False)
 
 
 annotator_app = typer.Typer(help="Annotators and their tokens.", no_args_is_help=True)

@@ -36,6 +36,8 @@ __all__ = [
     "NotTrainedError",
     "StoreError",
     "BusyError",
+    "UnwritableFileError",
+    "UnknownItemError",
 ]
 
 
@@ -145,3 +147,11 @@ class StoreError(ActiveLabelError, RuntimeError):
 
 class BusyError(ProjectError):
     """Another process holds what this one needs: a training running, a server serving the project."""
+
+
+class UnwritableFileError(ActiveLabelError, OSError):
+    """An output file that cannot be written (missing or read-only folder, disk full); names the path."""
+
+
+class UnknownItemError(ProjectError):
+    """An item id that the project does not have; names the id."""

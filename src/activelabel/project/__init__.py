@@ -4,8 +4,8 @@ This binds the layers below (store, featurizers, model, strategy, stopping
 rules) into what the CLI and the web app drive. :class:`Project` is a thin
 facade; the work lives in one module per concern: :mod:`.config`,
 :mod:`.ingest` (imports), :mod:`.state` (snapshot and features),
-:mod:`.training` (a cycle and its batch), :mod:`.issuing` (``query``) and
-:mod:`.reporting` (status and export).
+:mod:`.training` (a cycle and its batch), :mod:`.issuing` (``query``, issued
+batches), :mod:`.curation` (retiring items) and :mod:`.reporting` (status and export).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from activelabel.errors import ProjectExistsError
 from activelabel.models.featurizers import FeatureCache
-from activelabel.project import features, ingest, issuing, reporting, training
+from activelabel.project import curation, features, ingest, issuing, reporting, training
 from activelabel.project import state as _state
 from activelabel.project.config import CONFIG_FILE, DB_FILE, Config, read_config
 from activelabel.store import repo
@@ -75,6 +75,10 @@ class Project:
     latest_model = training.latest_model
     record_failure = training.record_failure
     query = issuing.query
+    batches = issuing.batches
+    release_batch = issuing.release
+    retire_items = curation.retire_items
+    restore_items = curation.restore_items
     status = reporting.status
     predictions = reporting.predictions
     export = reporting.export

@@ -17,7 +17,7 @@ from activelabel.store import repo
 if TYPE_CHECKING:
     from activelabel.project import Project
 
-__all__ = ["status", "predictions", "export"]
+__all__ = ["status", "counted_cycles", "predictions", "export"]
 
 
 def status(project: Project) -> dict:
@@ -32,19 +32,21 @@ def status(project: Project) -> dict:
 
     st = state(project)
     items = st.items
-    labeled = items["label"].notna()
+    retired = items["retired"].to_numpy()
+    live = items[~retired]
+    labeled = live["label"].notna()
+    good = [c for c in st.cycles if c.error is None]
     history = [SimpleNamespace(cycle=c.model_version, accuracy=np.nan if c.accuracy is None else c.accuracy,
                                macro_f1=np.nan if c.macro_f1 is None else c.macro_f1,
                                labels_used=c.labels_used, money_spent=c.money_spent,
                                stop_predictions=np.array((c.details or {}).get("stop_predictions", [])))
-               for c in st.cycles if c.error is None]
+               for c in counted_cycles(good)]
     rules = [Plateau(min_gain=0.5, patience=2), StabilizingPredictions(threshold=0.99, window=3)]
     if project.config.label_budget:
         rules.append(LabelBudget(project.config.label_budget))
     if project.config.budget:
         rules.append(MoneyBudget(project.config.budget, min_purchase=project.config.price_per_label))
     decisions = check_stopping(rules, history)
-    good = [c for c in st.cycles if c.error is None]
     latest = good[-1] if good else None
     failed = st.cycles[-1] if st.cycles and st.cycles[-1].error is not None else None
     spent = money_spent(project, st.events)
@@ -55,10 +57,10 @@ def status(project: Project) -> dict:
     else:
         advice = "continue: no stopping rule has fired"
     return {
-        "items": int(len(items)), "pool": int((items["split"] == "pool").sum()),
-        "test": int((items["split"] == "test").sum()),
-        "labeled": int((labeled & (items["split"] == "pool")).sum()),
-        "test_labeled": int((labeled & (items["split"] == "test")).sum()),
+        "items": int(len(items)), "pool": int((live["split"] == "pool").sum()),
+        "test": int((live["split"] == "test").sum()), "retired": int(retired.sum()),
+        "labeled": int((labeled & (live["split"] == "pool")).sum()),
+        "test_labeled": int((labeled & (live["split"] == "test")).sum()),
         "answers": int((st.events["answer"] != "retract").sum()) if len(st.events) else 0,
         "cycles": len(good),
         "latest": None if latest is None else {
@@ -66,8 +68,8 @@ def status(project: Project) -> dict:
             "accuracy_ci": [latest.accuracy_low, latest.accuracy_high], "macro_f1": latest.macro_f1,
             "macro_f1_ci": [latest.macro_f1_low, latest.macro_f1_high], "labels_used": latest.labels_used,
             "test_labels": latest.test_labels, "strategy": latest.strategy},
-        "curve": [{"cycle": h.cycle, "labels_used": h.labels_used, "accuracy": c.accuracy,
-                   "accuracy_ci": [c.accuracy_low, c.accuracy_high]} for h, c in zip(history, good)],
+        "curve": [{"cycle": c.model_version, "labels_used": c.labels_used, "accuracy": c.accuracy,
+                   "accuracy_ci": [c.accuracy_low, c.accuracy_high]} for c in good],
         "last_error": None if failed is None else {"at": failed.created_at, "error": failed.error},
         "money_spent": spent, "budget": project.config.budget or None,
         "budget_left": (project.config.budget - spent) if project.config.budget else None,
@@ -75,6 +77,19 @@ def status(project: Project) -> dict:
     }
 
 
+def counted_cycles(cycles: list) -> list:
+    """The cycles the stopping rules count: each one that trained on more labels than the last counted one.
+
+    Retraining without new labels (pressing retrain again, a forced cycle)
+    repeats a point of the learning curve; counting it would let the
+    plateau rule fire on repetition instead of on labels that stopped helping.
+    """
+    counted, most = [], None
+    for c in cycles:
+        if most is None or c.labels_used > most:
+            counted.append(c)
+            most = c.labels_used
+    return counted
 
 
 def predictions(project: Project, items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
@@ -89,7 +104,10 @@ def predictions(project: Project, items: pd.DataFrame) -> tuple[np.ndarray, np.n
 
 
 def export(project: Project, path: str | Path, fmt: str | None = None) -> int:
-    """Write every item with its label, votes and the latest model's prediction; returns the row count."""
+    """Write every item that is not retired with its label, votes and the latest model's prediction.
+
+    Returns the row count.
+    """
     from activelabel.interchange import write_export
 
     st = state(project)
@@ -101,6 +119,7 @@ def export(project: Project, path: str | Path, fmt: str | None = None) -> int:
         items["prediction"], items["confidence"] = pred
     else:
         items["prediction"], items["confidence"] = None, np.nan
+    items = items[~items["retired"].to_numpy()].reset_index(drop=True)
     model_version = st.cycles[-1].model_version if st.cycles else None
     return write_export(items, Path(path), fmt, labels=project.config.labels, model_version=model_version)
 

@@ -1,0 +1,54 @@
+"""Retiring items (``activelabel items remove``) and bringing them back: two columns, never a deletion.
+
+A retired item keeps its row, its answers and its batch history; it is only
+left out of selection, training, the queue and exports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from activelabel.store.schema import Item
+
+__all__ = ["find_items", "retire", "restore", "count_retired"]
+
+_CHUNK = 5_000  # ids per IN (...) list
+
+
+def find_items(s: Session, external_ids: Sequence[str]) -> dict[str, tuple[int, bool]]:
+    """``{external_id: (id, retired)}`` for those of ``external_ids`` the project has."""
+    ids = list(dict.fromkeys(map(str, external_ids)))
+    found: dict[str, tuple[int, bool]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        q = select(Item.external_id, Item.id, Item.retired_at.is_not(None)).where(
+            Item.external_id.in_(ids[start:start + _CHUNK]))
+        found.update({r[0]: (int(r[1]), bool(r[2])) for r in s.execute(q)})
+    return found
+
+
+def retire(s: Session, item_ids: Sequence[int], reason: str | None, now: datetime) -> int:
+    """Retire the items not retired yet (an already retired item keeps its time and reason); returns how many."""
+    ids = [int(i) for i in item_ids]
+    n = 0
+    for start in range(0, len(ids), _CHUNK):
+        n += s.execute(update(Item).where(Item.id.in_(ids[start:start + _CHUNK]), Item.retired_at.is_(None))
+                       .values(retired_at=now, retired_reason=reason)).rowcount
+    return n
+
+
+def restore(s: Session, item_ids: Sequence[int]) -> int:
+    """Bring retired items back; returns how many were retired."""
+    ids = [int(i) for i in item_ids]
+    n = 0
+    for start in range(0, len(ids), _CHUNK):
+        n += s.execute(update(Item).where(Item.id.in_(ids[start:start + _CHUNK]), Item.retired_at.is_not(None))
+                       .values(retired_at=None, retired_reason=None)).rowcount
+    return n
+
+
+def count_retired(s: Session) -> int:
+    return s.scalar(select(func.count()).where(Item.retired_at.is_not(None))) or 0
