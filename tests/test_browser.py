@@ -2,13 +2,14 @@
 
 import re
 import shutil
+import tomllib
 
 import pytest
+import tomli_w
+from helpers import Server, make_sms_project
 from playwright.sync_api import expect, sync_playwright
 
 from activelabel.project import Project
-
-from helpers import Server, make_sms_project
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -75,3 +76,82 @@ def test_label_with_the_keyboard_undo_and_admin(tmp_path, browser):
         assert admin_page.locator("svg").count() >= 1
         expect(admin_page.locator("#advice")).to_contain_text("continue")
         page.close()
+
+
+def set_config(folder, **values):
+    """Change settings in the project's ``activelabel.toml`` (read at the next ``serve``)."""
+    path = folder / "activelabel.toml"
+    raw = tomllib.loads(path.read_text())
+    raw.update(values)
+    path.write_text(tomli_w.dumps(raw))
+
+
+def log_in(context, url, token):
+    page = context.new_page()
+    page.goto(url + "/login")
+    page.fill("#token", token)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(url + "/label")
+    return page
+
+
+def test_skip_abandon_and_the_next_batch_appears_without_reload(tmp_path, browser):
+    """A skip goes to someone else, an abandoned item expires, the batch closes and the next one arrives by polling.
+
+    A skips an item; B opens the labeling page (and is served that item) and
+    walks away; A labels the rest of the batch. Nobody labeling now can take
+    what is left (A skipped it, B's assignment expires after 1.8 s), so the
+    batch closes, the retrainer trains, and the waiting card on A's page is
+    replaced by the next batch's item without the page navigating. A is never
+    shown the skipped item again.
+    """
+    folder = make_sms_project(tmp_path, batch_size=8)
+    set_config(folder, assignment_minutes=0.03, test_share=0.0, reserve_batches=0)
+    with Project.open(folder) as p:
+        p.train(force=True)  # publish the batch again, now without a reserve
+        token_a, token_b = p.add_annotator("a"), p.add_annotator("b")
+    with Server(folder) as server:
+        ctx_a = browser.new_context()
+        page = log_in(ctx_a, server.url, token_a)
+        navigations = []
+        page.on("framenavigated", lambda frame: navigations.append(frame.url) if frame == page.main_frame else None)
+        page.evaluate("window.__sameDocument = 'still here'")
+        card = page.locator("article.item")
+        skipped = card.get_attribute("data-item")
+        seen_by_a = [skipped]
+
+        page.keyboard.press("s")  # skip
+        expect(page.locator("#today")).to_have_text("1")
+        expect(card).to_have_attribute("data-item", re.compile(r"^(?!" + skipped + r"$)"))
+
+        ctx_b = browser.new_context()  # B opens the page, is served an item, and walks away
+        page_b = log_in(ctx_b, server.url, token_b)
+        held_by_b = page_b.locator("article.item").get_attribute("data-item")
+        assert held_by_b == skipped  # the skipped item goes to someone else, first in rank
+        ctx_b.close()
+
+        answered = 1
+        while page.locator("#nothing").count() == 0:  # label the rest of the batch with the keyboard
+            current = card.get_attribute("data-item")
+            seen_by_a.append(current)
+            page.keyboard.press("2")  # ham
+            answered += 1
+            expect(page.locator("#today")).to_have_text(str(answered))
+            assert answered <= 10, "the batch of 8 never ran out"
+        first_batch = set(seen_by_a) | {held_by_b}
+        assert len(first_batch) == 8 and len(set(seen_by_a)) == len(seen_by_a)
+
+        expect(page.locator("#nothing")).to_be_visible()  # the waiting card says why
+        assert page.locator("#nothing").inner_text().strip()
+        expect(card).to_have_count(1, timeout=60_000)  # polled in by HTMX, no reload
+        new = card.get_attribute("data-item")
+        assert new not in first_batch
+        assert page.evaluate("window.__sameDocument") == "still here"
+        assert navigations == []
+        seen_by_a.append(new)
+        assert seen_by_a.count(skipped) == 1  # never shown the item A skipped again
+
+        events = web_events(folder)
+        mine = events[events["item_id"] == int(skipped)]
+        assert list(mine["answer"]) == ["skip"]  # B abandoned it: no answer of B's
+        ctx_a.close()
