@@ -205,10 +205,14 @@ def test_cycles_never_select_test_items_and_query_never_reissues(project, sms, t
     assert [c.model_version for c in history] == [1, 2, 3]
     assert [c.labels_used for c in history] == [60, 90, 120]
     assert all((project.folder / c.model_path).is_file() for c in history)
-    assert all(len(c.details["stop_predictions"]) == 540 for c in history)
+    # one fixed stop set, drawn among the pool items unlabeled at the first cycle (480 of 540), for every cycle
+    stop = history[0].details["stop_set"]
+    assert len(stop) == 480 and all(c.details["stop_set"] == stop for c in history)
+    assert all(len(c.details["stop_predictions"]) == 480 for c in history)
+    assert not set(stop) & set(project.state().items.set_index("external_id").loc[list(seed["id"]), "id"])
     with project.store.session() as s:
         cycle_batches = s.execute(select(func.count()).select_from(BatchItem)).scalar()
-    assert cycle_batches == 60 + 60 + 3 * 30 + 3 * 40
+    assert cycle_batches == 60 + 60 + 3 * 30 + 3 * 40 * 4  # each cycle: its batch of 40 and a reserve of 3 more
 
 
 def test_queue_lookups_use_their_indexes(tmp_path):

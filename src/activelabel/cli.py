@@ -422,7 +422,7 @@ def serve(
     from activelabel.server import create_app
 
     try:
-        application = create_app(folder)
+        application = create_app(folder, address=f"http://{host}:{port}/")
     except ActiveLabelError as error:
         fail(str(error))
     console.print(f"activelabel: serving {folder} on http://{host}:{port}/ (log in with a token from "
@@ -445,7 +445,7 @@ def demo(
     try:
         with console.status("building the demo project") as status:
             tokens = build_demo(folder, progress=lambda stage: status.update(f"demo: {stage}"))
-        application = create_app(folder)
+        application = create_app(folder, address=f"http://{host}:{port}/")
     except ActiveLabelError as error:
         fail(str(error))
     console.print(f"activelabel demo: open http://{host}:{port}/ and log in with a token")
