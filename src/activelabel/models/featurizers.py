@@ -140,6 +140,15 @@ class FeatureCache:
         parts = [np.load(c) for c in chunks]
         return np.concatenate([p["ids"] for p in parts]), np.vstack([p["X"] for p in parts])
 
+    def dimension(self, version: str) -> int | None:
+        """The number of columns of the cached rows of ``version``, or None when none are cached."""
+        folder = self.root / version
+        chunks = sorted(folder.glob("chunk-*.npz")) if folder.is_dir() else []
+        if not chunks:
+            return None
+        with np.load(chunks[0]) as part:
+            return int(part["X"].shape[1])
+
     def put(self, version: str, ids: np.ndarray, X: np.ndarray) -> None:
         folder = self.root / version
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,10 @@
-"""Importing into a project: items (with their split and any known labels) and answers from files.
+"""Importing into a project: items (with their split, any known labels and precomputed vectors) and answers.
 
-Every import is one transaction: it lands whole or not at all.
+Every import is one transaction: it lands whole or not at all, vectors
+included. Everything that can refuse an import (a file that does not fit
+the project: another kind of item, other table columns, non-finite
+numbers, vectors of another length) is checked before the first write,
+and the config file is written only after the transaction committed.
 """
 
 from __future__ import annotations
@@ -14,20 +18,26 @@ import numpy as np
 import pandas as pd
 
 from activelabel.errors import (
+    DataError,
     DuplicateIdError,
     EmptyLabelError,
     InvalidParameterError,
     MissingImageError,
+    NonFiniteValueError,
+    NonNumericColumnError,
+    ShapeMismatchError,
     UnknownLabelError,
 )
 from activelabel.files import Records, read_records
 from activelabel.project.config import CONFIG_FILE
-from activelabel.store import queue, repo
+from activelabel.store import queue, repo, vectors
 
 if TYPE_CHECKING:
     from activelabel.project import Project
 
 __all__ = ["import_items", "import_labels"]
+
+_NOUN = {"text": "texts", "image": "images", "row": "table rows"}
 
 
 def import_items(project: Project, path: str | Path, *, text_column: str | None = None, image_column: str | None = None,
@@ -36,8 +46,24 @@ def import_items(project: Project, path: str | Path, *, text_column: str | None 
                  test_size: float | int | None = None, featurizer: str | None = None) -> dict:
     """Add the items of a CSV, JSONL or Parquet file; all or nothing, idempotent.
 
+    With ``embedding_column`` the vectors are stored with their items, in
+    the same transaction; importing the same file again stores the vectors
+    of items that have none (``repaired``).
+
     Returns counts: ``new``, ``existing``, ``test`` (new items held out),
-    ``labels`` (known labels stored).
+    ``labels`` (known labels stored) and, with ``embedding_column``,
+    ``repaired`` (existing items whose missing vectors were stored).
+
+    Raises
+    ------
+    DataError
+        Items of another kind than the project's, or table columns other than its own.
+    NonFiniteValueError
+        Infinity in a table feature column; NaN or infinity in a vector.
+    NonNumericColumnError
+        A nested object or list in a table feature column.
+    ShapeMismatchError
+        Vectors of different lengths, or of another length than the project's.
     """
     records = read_records(path)
     kinds = [c for c in (text_column, image_column, feature_columns) if c]
@@ -47,17 +73,21 @@ def import_items(project: Project, path: str | Path, *, text_column: str | None 
     records.require(text_column, image_column, id_column, label_column, embedding_column,
                     *(feature_columns or []))
     kind = "text" if text_column else "image" if image_column else "row"
+    column = text_column or image_column or feature_columns[0]
     chosen = featurizer or project.config.featurizer or {"text": "tfidf", "image": "pixels", "row": "table"}[kind]
     if embedding_column:
         chosen = f"precomputed:{embedding_column}"
     if project.config.featurizer and chosen != project.config.featurizer:
         raise InvalidParameterError(f"this project's items use the {project.config.featurizer!r} features; "
                                     f"this import would need {chosen!r}")
+    if kind == "row":
+        _check_table(records, feature_columns)
+    X = _vectors(records, embedding_column) if embedding_column else None
     payload = _payloads(records, kind, text_column, image_column, feature_columns)
     ids = _external_ids(records, id_column, payload["content_hash"])
     payload["external_id"] = ids
-    vectors = _vectors(records, embedding_column) if embedding_column else None
     labels = _known_labels(records, label_column, project.config.labels) if label_column else None
+    digest = _file_hash(records.path)
 
     # Duplicates inside the file: the same id twice must mean the same content.
     first = ~payload.duplicated("external_id")
@@ -69,6 +99,8 @@ def import_items(project: Project, path: str | Path, *, text_column: str | None 
                                f"at {records.unit} {int(records.lines[int(row['row_first'])])} for different content")
 
     with project.store.session() as s:
+        # Everything that can refuse the import is read and checked before the first write.
+        _check_fits(project, s, records, kind, column, feature_columns, chosen, embedding_column, X)
         known = repo.known_items(s)
         merged = payload[first].merge(known, on="external_id", how="left", suffixes=("", "_db"))
         changed = merged[merged["id"].notna() & (merged["content_hash"] != merged["content_hash_db"])]
@@ -77,88 +109,209 @@ def import_items(project: Project, path: str | Path, *, text_column: str | None 
             raise DuplicateIdError(f"{records.where(int(row['row']))}: id {row['external_id']!r} is already in "
                                    "the project with different content")
         new = merged[merged["id"].isna()].copy()
+        if chosen.startswith("precomputed:") and X is None and len(new):
+            raise InvalidParameterError(f"{records.where(int(new['row'].iloc[0]))}: this project's items use "
+                                        f"precomputed features: give their vectors with --embedding-column "
+                                        f"{chosen.split(':', 1)[1]}")
+        repair = pd.DataFrame({"id": [], "row": []})
+        if X is not None:
+            old = merged[merged["id"].notna()]
+            repair = old[~old["id"].isin(vectors.vector_ids(s, chosen))]
         n_import = repo.count_imports(s)
         rng = np.random.default_rng([project.config.seed, n_import])
         n_test = _test_count(test_size, len(new))
         split = np.full(len(new), "pool", dtype=object)
         split[rng.choice(len(new), n_test, replace=False)] = "test"
+
         import_id = repo.record_import(s, path=str(Path(path).resolve()), kind="items", n_new=len(new),
                                        n_existing=int(len(merged) - len(new)))
+        vectors.set_import_hash(s, import_id, digest)
         columns = ["external_id", "content_hash", "text", "image", "data"]
         repo.insert_items(s, new[columns].assign(kind=kind, split=split, import_id=import_id))
         added = repo.known_items(s, import_id)
-        id_of = dict(zip(known["external_id"], known["id"])) | dict(zip(added["external_id"], added["id"]))
+        if X is not None:
+            new_ids = new["external_id"].map(pd.Series(added["id"].to_numpy(), index=added["external_id"]))
+            vectors.insert_vectors(s, chosen, new_ids.to_numpy(np.int64), X[new["row"].to_numpy(np.int64)])
+            vectors.insert_vectors(s, chosen, repair["id"].to_numpy(np.int64), X[repair["row"].to_numpy(np.int64)])
         n_labels = 0
         if labels is not None:
-            n_labels = _store_import_labels(project, s, records, payload, labels, id_of)
+            id_of = dict(zip(known["external_id"], known["id"])) | dict(zip(added["external_id"], added["id"]))
+            n_labels = _store_import_labels(s, records, payload, labels, id_of)
     if not project.config.featurizer or (image_column and str(Path(path).resolve().parent) not in project.config.image_dirs):
         project.config.featurizer = chosen
         if image_column:
             project.config.image_dirs = sorted({*project.config.image_dirs, str(Path(path).resolve().parent)})
         project.config.write(project.folder / CONFIG_FILE)
-    if vectors is not None and len(new):
-        rows_new = new["row"].to_numpy(np.int64)
-        project.features.put(project.config.featurizer, np.array([id_of[e] for e in new["external_id"]]),
-                          vectors[rows_new])
-    return {"new": int(len(new)), "existing": int(len(merged) - len(new)), "test": int(n_test), "labels": n_labels}
+    counts = {"new": int(len(new)), "existing": int(len(merged) - len(new)), "test": int(n_test), "labels": n_labels}
+    if X is not None:
+        counts["repaired"] = int(len(repair))
+    return counts
 
 
-def _store_import_labels(project: Project, s, records: Records, payload: pd.DataFrame, labels: pd.Series, id_of) -> int:
-    """Labels given in an items file, stored as answers from that file (once, however often it is imported)."""
+def _check_fits(project: Project, s, records: Records, kind: str, column: str, feature_columns, chosen: str,
+                embedding_column: str | None, X: np.ndarray | None) -> None:
+    """Refuse items that do not fit the project's: another kind, other table columns, vectors of another length."""
+    other = vectors.other_kind(s, kind)
+    if other is not None:
+        raise DataError(f"{records.where(0)}: column {column!r} holds {_NOUN[kind]}, but this project's items "
+                        f"are {_NOUN[other]}")
+    if kind == "row":
+        have = vectors.feature_columns(s)
+        if have is not None:
+            missing = [c for c in have if c not in feature_columns]
+            extra = [c for c in feature_columns if c not in have]
+            if extra:
+                also = f", and column {missing[0]!r} is missing" if missing else ""
+                raise DataError(f"{records.where(0)}: column {extra[0]!r} is not one of this project's feature "
+                                f"columns ({', '.join(have)}){also}")
+            if missing:
+                raise DataError(f"{records.where(0)}: column {missing[0]!r} of this project's items is missing "
+                                f"from the import (its feature columns are {', '.join(have)})")
+    if X is not None:
+        dim = vectors.vector_dimension(s, chosen)
+        if dim is None:
+            dim = project.features.dimension(chosen)  # projects imported before vectors moved into the database
+        if dim is not None and X.shape[1] != dim:
+            raise ShapeMismatchError(f"{records.where(0)}: column {embedding_column!r} holds vectors of "
+                                     f"{X.shape[1]} numbers; this project's vectors have {dim}")
+
+
+def _check_table(records: Records, columns: list[str]) -> None:
+    """Table feature columns hold plain values: no nested objects or lists, no infinity (NaN is imputed)."""
+    for c in columns:
+        values = records.frame[c]
+        if values.dtype == object:
+            nested = values.map(lambda v: isinstance(v, (dict, list, tuple, np.ndarray))).to_numpy(bool)
+            if nested.any():
+                i = int(np.flatnonzero(nested)[0])
+                what = "an object" if isinstance(values.iloc[i], dict) else "a list"
+                raise NonNumericColumnError(f"{records.where(i)}: column {c!r} holds {what}, not a number or "
+                                            "a category")
+            numbers = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            numbers = values.to_numpy(np.float64)
+        else:
+            continue
+        infinite = np.isinf(numbers)
+        if infinite.any():
+            i = int(np.flatnonzero(infinite)[0])
+            raise NonFiniteValueError(f"{records.where(i)}: column {c!r} holds {str(records.frame[c].iloc[i])!r}: "
+                                      "infinity cannot be a feature (leave the cell empty if the value is unknown)")
+
+
+def _file_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes: recognizes a file imported before."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _store_import_labels(s, records: Records, payload: pd.DataFrame, labels: pd.Series, id_of) -> int:
+    """Labels given in an items file, stored as answers from that file, unless already imported (from any file)."""
     source = f"import:{records.path.name}"
     given = pd.DataFrame({"item_id": payload["external_id"].map(id_of), "label": labels}).dropna()
     given = given.drop_duplicates("item_id")
-    have = repo.annotations_frame(s)
-    if len(have):
-        seen = set(zip(have.loc[have["source"] == source, "item_id"], have.loc[have["source"] == source, "label"]))
-        given = given[[(i, lab) not in seen for i, lab in zip(given["item_id"], given["label"])]]
+    given = given.assign(annotator_id=None, answer="label")
+    given = given[~_already_imported(s, given)]
     repo.add_annotations(s, [{"item_id": int(i), "annotator_id": None, "answer": "label", "label": lab,
                               "seconds": None, "source": source} for i, lab in zip(given["item_id"], given["label"])])
     queue.mark_imported(s, given["item_id"])
     return int(len(given))
 
 
+def _answer_keys(frame: pd.DataFrame) -> pd.Series:
+    """(item, annotator, answer, label) of each answer as one string; no annotator and no label are keys too."""
+    annotator = pd.to_numeric(frame["annotator_id"], errors="coerce").astype("Int64")
+    parts = [frame["item_id"].astype(np.int64), annotator.astype(object).where(annotator.notna(), "-"),
+             frame["answer"], frame["label"].astype(object).where(frame["label"].notna(), "\\0")]
+    keys = np.asarray(parts[0].astype(str), dtype=object)
+    for part in parts[1:]:
+        keys = keys + "|" + np.asarray(part.astype(str), dtype=object)
+    return pd.Series(keys, dtype=object)
+
+
+def _already_imported(s, rows: pd.DataFrame) -> np.ndarray:
+    """Which ``rows`` (item_id, annotator_id, answer, label) are imported answers the store already holds.
+
+    Counted as a multiset: a file that gives the same answer twice, imported
+    once before, has both already stored; against one stored copy, one.
+    """
+    if rows.empty:
+        return np.zeros(0, dtype=bool)
+    have = vectors.imported_answer_keys(s, rows["item_id"].unique())
+    if have.empty:
+        return np.zeros(len(rows), dtype=bool)
+    keys = _answer_keys(rows.reset_index(drop=True))
+    stored = _answer_keys(have).value_counts()
+    nth = keys.groupby(keys).cumcount()
+    return (nth < keys.map(stored).fillna(0)).to_numpy(bool)
+
+
 def import_labels(project: Project, path: str | Path, *, id_column: str = "id", label_column: str = "label",
                   annotator_column: str | None = None, seconds_column: str | None = None) -> dict:
     """Store answers from a CSV/JSONL file, a Label Studio JSON export or Prodigy JSONL; all or nothing.
 
-    Returns counts: ``labels``, ``skips`` and ``ignored`` (Prodigy rejects, which carry no label).
+    Answers already stored by an import (the same item, annotator, answer
+    and label, from any file) are not stored again, and a file imported
+    before adds nothing, so importing a file twice stores (and pays for)
+    its answers once. Answers for held-out test items are stored: they are
+    the test labels.
+
+    Returns counts: ``labels`` and ``skips`` (stored now), ``already``
+    (answers the store already held, not stored again) and ``ignored``
+    (Prodigy rejects, which carry no label).
     """
     from activelabel.interchange import parse_answers
 
     records = read_records(path)
     answers = parse_answers(records, id_column=id_column, label_column=label_column,
                             annotator_column=annotator_column, seconds_column=seconds_column)
-    labels = set(project.config.labels)
-    for i, (answer, label) in enumerate(zip(answers["answer"], answers["label"])):
-        if answer == "label" and (label is None or str(label).strip() == ""):
-            raise EmptyLabelError(f"{records.where(int(answers['row'].iloc[i]))}: empty label")
-        if answer == "label" and label not in labels:
-            raise UnknownLabelError(f"{records.where(int(answers['row'].iloc[i]))}: unknown label {label!r}; "
-                                    f"this project's labels are {', '.join(project.config.labels)}")
+    is_label = (answers["answer"] == "label").to_numpy()
+    text = answers["label"].astype(object).where(answers["label"].notna(), "").astype(str)
+    empty = is_label & (text.str.strip() == "").to_numpy()
+    unknown = is_label & ~empty & ~answers["label"].isin(project.config.labels).to_numpy()
+    if (empty | unknown).any():
+        i = int(np.flatnonzero(empty | unknown)[0])
+        where = records.where(int(answers["row"].iloc[i]))
+        if empty[i]:
+            raise EmptyLabelError(f"{where}: empty label")
+        raise UnknownLabelError(f"{where}: unknown label {answers['label'].iloc[i]!r}; "
+                                f"this project's labels are {', '.join(project.config.labels)}")
+    digest = _file_hash(records.path)
+    answers = answers[answers["answer"] != "ignored"].reset_index(drop=True)
+    n_ignored = int(len(is_label) - len(answers))
     with project.store.session() as s:
         known = repo.known_items(s)
-        id_of = dict(zip(known["external_id"], known["id"]))
-        item_ids = answers["external_id"].map(id_of)
+        item_ids = answers["external_id"].map(pd.Series(known["id"].to_numpy(), index=known["external_id"]))
         if item_ids.isna().any():
             i = int(np.flatnonzero(item_ids.isna().to_numpy())[0])
             raise InvalidParameterError(f"{records.where(int(answers['row'].iloc[i]))}: no item with id "
                                         f"{answers['external_id'].iloc[i]!r} in this project")
+        if vectors.import_with_hash(s, digest, "labels") is not None:
+            return {"labels": 0, "skips": 0, "already": int(len(answers)), "ignored": n_ignored}
         names = answers["annotator"].dropna()
         who = repo.annotator_ids(s, names.unique()) if len(names) else {}
-        source = f"import:{records.path.name}"
-        rows = [{"item_id": int(item), "annotator_id": who.get(name) if name is not None else None,
-                 "answer": answer, "label": label if answer == "label" else None,
-                 "seconds": None if sec is None or pd.isna(sec) else float(sec), "source": source}
-                for item, name, answer, label, sec in zip(item_ids, answers["annotator"], answers["answer"],
-                                                          answers["label"], answers["seconds"])
-                if answer != "ignored"]
-        repo.add_annotations(s, rows)
-        repo.record_import(s, path=str(Path(path).resolve()), kind="labels", n_new=len(rows), n_existing=0)
-        queue.mark_imported(s, [r["item_id"] for r in rows if r["answer"] == "label"])
-    kinds = answers["answer"].value_counts()
+        rows = pd.DataFrame({
+            "item_id": item_ids.astype(np.int64).to_numpy(),
+            "annotator_id": [who.get(name) if name is not None else None for name in answers["annotator"]],
+            "answer": answers["answer"].to_numpy(),
+            "label": answers["label"].where(answers["answer"] == "label", None).to_numpy(),
+            "seconds": pd.to_numeric(answers["seconds"], errors="coerce").to_numpy(np.float64),
+        })
+        fresh = rows[~_already_imported(s, rows)]
+        if len(fresh):
+            source = f"import:{records.path.name}"
+            repo.add_annotations(s, [
+                {"item_id": int(item), "annotator_id": None if pd.isna(ann) else int(ann), "answer": answer,
+                 "label": label, "seconds": None if np.isnan(sec) else float(sec), "source": source}
+                for item, ann, answer, label, sec in zip(fresh["item_id"], fresh["annotator_id"], fresh["answer"],
+                                                         fresh["label"], fresh["seconds"])])
+            import_id = repo.record_import(s, path=str(Path(path).resolve()), kind="labels", n_new=len(fresh),
+                                           n_existing=int(len(rows) - len(fresh)))
+            vectors.set_import_hash(s, import_id, digest)
+            queue.mark_imported(s, fresh.loc[fresh["answer"] == "label", "item_id"])
+    kinds = fresh["answer"].value_counts()
     return {"labels": int(kinds.get("label", 0)), "skips": int(kinds.get("skip", 0) + kinds.get("unsure", 0)),
-            "ignored": int(kinds.get("ignored", 0))}
+            "already": int(len(rows) - len(fresh)), "ignored": n_ignored}
 
 
 def _test_count(test_size, n_new: int) -> int:
@@ -228,17 +381,29 @@ def _external_ids(records: Records, id_column: str | None, hashes: pd.Series) ->
 
 
 def _vectors(records: Records, column: str) -> np.ndarray:
-    values = records.frame[column]
-    try:
-        rows = [np.asarray(json.loads(v) if isinstance(v, str) else v, dtype=np.float32) for v in values]
-        X = np.stack(rows)
-    except (ValueError, TypeError, json.JSONDecodeError):
-        lengths = pd.Series([np.size(v) if not isinstance(v, str) else -1 for v in values])
-        i = int(np.flatnonzero(lengths.to_numpy() != lengths.mode().iloc[0])[0]) if lengths.nunique() > 1 else 0
-        raise InvalidParameterError(f"{records.where(i)}: column {column!r} must hold lists of numbers of one "
-                                    "length") from None
-    if X.ndim != 2 or not np.isfinite(X).all():
-        raise InvalidParameterError(f"{records.path}: column {column!r} must hold finite vectors, got shape {X.shape}")
+    """The vectors of an embedding column (lists of numbers, or JSON arrays in text) as an (n, d) float32 matrix."""
+    rows = []
+    for i, v in enumerate(records.frame[column]):
+        try:
+            with np.errstate(over="ignore"):  # too large for float32: infinity, refused below
+                a = np.asarray(json.loads(v) if isinstance(v, str) else v, dtype=np.float32)
+        except (ValueError, TypeError):
+            a = None
+        if a is None or a.ndim != 1 or a.size == 0:
+            raise ShapeMismatchError(f"{records.where(i)}: column {column!r} must hold a list of numbers, found "
+                                     f"{str(v)[:40]!r}")
+        rows.append(a)
+    lengths = np.fromiter((a.size for a in rows), dtype=np.int64, count=len(rows))
+    if (lengths != lengths[0]).any():
+        i = int(np.flatnonzero(lengths != lengths[0])[0])
+        raise ShapeMismatchError(f"{records.where(i)}: column {column!r} holds a vector of {lengths[i]} numbers; "
+                                 f"the first one has {lengths[0]}")
+    X = np.stack(rows)
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise NonFiniteValueError(f"{records.where(i)}: column {column!r} holds NaN or infinity (or a number too "
+                                  "large for float32) in its vector")
     return X
 
 
