@@ -30,24 +30,21 @@ def find_items(s: Session, external_ids: Sequence[str]) -> dict[str, tuple[int, 
     return found
 
 
+def _update(s: Session, item_ids: Sequence[int], condition, values: dict) -> int:
+    """Update the items among ``item_ids`` that meet ``condition``, in chunks; returns how many."""
+    ids = [int(i) for i in item_ids]
+    return sum(s.execute(update(Item).where(Item.id.in_(ids[start:start + _CHUNK]), condition).values(**values))
+               .rowcount for start in range(0, len(ids), _CHUNK))
+
+
 def retire(s: Session, item_ids: Sequence[int], reason: str | None, now: datetime) -> int:
     """Retire the items not retired yet (an already retired item keeps its time and reason); returns how many."""
-    ids = [int(i) for i in item_ids]
-    n = 0
-    for start in range(0, len(ids), _CHUNK):
-        n += s.execute(update(Item).where(Item.id.in_(ids[start:start + _CHUNK]), Item.retired_at.is_(None))
-                       .values(retired_at=now, retired_reason=reason)).rowcount
-    return n
+    return _update(s, item_ids, Item.retired_at.is_(None), {"retired_at": now, "retired_reason": reason})
 
 
 def restore(s: Session, item_ids: Sequence[int]) -> int:
     """Bring retired items back; returns how many were retired."""
-    ids = [int(i) for i in item_ids]
-    n = 0
-    for start in range(0, len(ids), _CHUNK):
-        n += s.execute(update(Item).where(Item.id.in_(ids[start:start + _CHUNK]), Item.retired_at.is_not(None))
-                       .values(retired_at=None, retired_reason=None)).rowcount
-    return n
+    return _update(s, item_ids, Item.retired_at.is_not(None), {"retired_at": None, "retired_reason": None})
 
 
 def count_retired(s: Session) -> int:
