@@ -112,7 +112,7 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
         metrics = evaluate([], [], len(classes))
     stop_ids = _stop_set(project, items, good)
     stop_rows = np.searchsorted(items["id"].to_numpy(), stop_ids)
-    stop_pred = predict_proba_aligned(model, X[stop_rows], classes).argmax(axis=1)
+    stop_pred = predict_proba_aligned(model, X[stop_rows], classes).argmax(axis=1) if len(stop_rows) else stop_rows
     version = max([c.model_version or 0 for c in st.cycles], default=0) + 1
     model_path = project.folder / "models" / f"model-v{version}.joblib"
     model_path.parent.mkdir(exist_ok=True)
