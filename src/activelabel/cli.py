@@ -190,7 +190,8 @@ def import_(
             feature_columns=_split_names([feature_columns]) if feature_columns else None, id_column=id_column,
             label_column=label_column, embedding_column=embedding_column, test_size=size, featurizer=features)
     console.print(f"imported {counts['new']:,} new items ({counts['test']:,} held out for testing), "
-                  f"{counts['existing']:,} already there, {counts['labels']:,} known labels")
+                  f"{counts['existing']:,} already there, {counts['labels']:,} known labels"
+                  + (f", {counts['repaired']:,} missing vectors repaired" if counts.get("repaired") else ""))
 
 
 @app.command("import-labels")
@@ -207,10 +208,11 @@ def import_labels(
         counts = project.import_labels(file, id_column=id_column, label_column=label_column,
                                        annotator_column=annotator_column, seconds_column=seconds_column)
     already = counts.get("already", 0)
-    if counts["labels"] == 0 and already > 0:
+    if counts["labels"] == 0 and counts["skips"] == 0 and already > 0:
         console.print(f"nothing new: {already:,} rows already stored")
         return
     extra = f", {counts['ignored']:,} rejects ignored (they carry no label)" if counts["ignored"] else ""
+    extra += f", {already:,} rows already stored (not stored again)" if already else ""
     console.print(f"stored {counts['labels']:,} labels and {counts['skips']:,} skips{extra}")
 
 
