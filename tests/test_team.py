@@ -309,3 +309,20 @@ def test_a_lease_is_taken_over_only_when_its_holder_is_silent_or_gone(project_di
             assert leases.acquire(s, "serve", f"{socket.gethostname()}|{dead}|y|", 30, now) is None
         with p.store.session() as s:  # that process has exited: its lease is free at once
             assert leases.acquire(s, "serve", "me|1|z|", 30, now) is None
+
+
+def test_two_imports_of_one_labels_file_at_once_store_its_answers_once(project_dir, tmp_path):
+    """Two people run the same import-labels at the same moment: every answer is stored once."""
+    with Project.open(project_dir) as p:
+        items = p.state().items
+    free = items[(items["split"] == "pool") & items["label"].isna()]["external_id"][:200]
+    (tmp_path / "late.csv").write_text("id,label,annotator\n" + "".join(f"{e},ham,outside\n" for e in free))
+    procs = [subprocess.Popen([sys.executable, "-m", "activelabel.cli", "import-labels", str(project_dir),
+                               str(tmp_path / "late.csv"), "--annotator-column", "annotator"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert sorted(o[0].split()[0] for o in outs) == ["nothing", "stored"], outs
+    with Project.open(project_dir) as p:
+        events = p.state().events
+    assert (events["source"] == "import:late.csv").sum() == 200

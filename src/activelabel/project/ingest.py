@@ -30,7 +30,7 @@ from activelabel.errors import (
 )
 from activelabel.files import Records, read_records
 from activelabel.project.config import CONFIG_FILE
-from activelabel.store import queue, repo, vectors
+from activelabel.store import leases, queue, repo, vectors
 
 if TYPE_CHECKING:
     from activelabel.project import Project
@@ -99,6 +99,7 @@ def import_items(project: Project, path: str | Path, *, text_column: str | None 
                                f"at {records.unit} {int(records.lines[int(row['row_first'])])} for different content")
 
     with project.store.session() as s:
+        leases.lock(s, "import")  # two imports at once (PostgreSQL) see each other's items, never race
         # Everything that can refuse the import is read and checked before the first write.
         _check_fits(project, s, records, kind, column, feature_columns, chosen, embedding_column, X)
         known = repo.known_items(s)
@@ -280,6 +281,7 @@ def import_labels(project: Project, path: str | Path, *, id_column: str = "id", 
     answers = answers[answers["answer"] != "ignored"].reset_index(drop=True)
     n_ignored = int(len(is_label) - len(answers))
     with project.store.session() as s:
+        leases.lock(s, "import")  # two imports of one file at once (PostgreSQL) store its answers once
         known = repo.known_items(s)
         item_ids = answers["external_id"].map(pd.Series(known["id"].to_numpy(), index=known["external_id"]))
         if item_ids.isna().any():

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from activelabel.store.schema import Lease, utcnow
 
-__all__ = ["holder_id", "acquire", "renew", "release", "describe", "live_holder", "Keeper"]
+__all__ = ["lock", "holder_id", "acquire", "renew", "release", "describe", "live_holder", "Keeper"]
 
 
 def holder_id(what: str = "") -> str:
@@ -54,11 +54,15 @@ def _aware(moment: datetime, now: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=now.tzinfo)
 
 
-def _lock(s: Session, name: str) -> None:
-    # SQLite's writing session already holds the database's write lock (BEGIN IMMEDIATE);
-    # on PostgreSQL two first-time inserts of one name would race without this.
+def lock(s: Session, name: str) -> None:
+    """Serialize writers of ``name`` until the transaction ends.
+
+    SQLite's writing session already holds the database's write lock (BEGIN
+    IMMEDIATE); on PostgreSQL this takes a transaction-scoped advisory lock, so
+    two first-time inserts of one lease, or two imports of one file, cannot race.
+    """
     if s.get_bind().dialect.name == "postgresql":
-        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(f"lease:{name}".encode())})
+        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode())})
 
 
 def acquire(s: Session, name: str, holder: str, timeout: float, now: datetime | None = None) -> str | None:
@@ -67,7 +71,7 @@ def acquire(s: Session, name: str, holder: str, timeout: float, now: datetime | 
     ``timeout`` is in seconds: a lease not renewed for that long is free.
     """
     now = now or utcnow()
-    _lock(s, name)
+    lock(s, f"lease:{name}")
     row = s.execute(select(Lease.holder, Lease.heartbeat_at).where(Lease.name == name)).first()
     if row is None:
         s.add(Lease(name=name, holder=holder, acquired_at=now, heartbeat_at=now))
