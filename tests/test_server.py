@@ -53,7 +53,7 @@ def test_serving_answering_and_duplicates(client, tokens, project_dir):
     assert client.get("/api/next", headers=bearer(tokens["ann"])).json()["item"] == item  # reload: same item
     body = {"assignment_id": item["assignment_id"], "answer": "label", "label": "spam"}
     assert client.post("/api/answer", json=body, headers=bearer(tokens["ann"])).json() == {"stored": True}
-    assert client.post("/api/answer", json=body, headers=bearer(tokens["ann"])).json() == {"stored": False}
+    assert client.post("/api/answer", json=body, headers=bearer(tokens["ann"])).json() == {"stored": False, "reason": "again"}
     web = rows(project_dir, Annotation, Annotation.source == "web")
     assert len(web) == 1 and web[0].label == "spam" and web[0].seconds >= 0
     bad = {"assignment_id": item["assignment_id"], "answer": "label", "label": "eggs"}

@@ -171,7 +171,20 @@ def test_idle_assignments_expire_and_a_heartbeat_keeps_them(project_dir, tokens)
             assert c.post("/api/heartbeat", headers=bearer(tokens["ann"])).json() == {"renewed": True}
         assert c.get("/api/next", headers=bearer(tokens["bob"])).json()["item"]["item_id"] != held["item_id"]
         time.sleep(1.5)  # no heartbeat for longer than the idle time: back in the queue, first in rank
-        assert c.get("/api/next", headers=bearer(tokens["bob"])).json()["item"]["item_id"] == held["item_id"]
+        again = c.get("/api/next", headers=bearer(tokens["bob"])).json()["item"]
+        assert again["item_id"] == held["item_id"]
+        # ann comes back to her idle tab and answers: bob holds the item now, so her late answer is not stored
+        late = {"assignment_id": held["assignment_id"], "answer": "label", "label": "ham"}
+        assert c.post("/api/answer", json=late, headers=bearer(tokens["ann"])).json() == \
+            {"stored": False, "reason": "taken"}
+        answer(c, tokens["bob"], again, "label", "spam")
+        # a late answer whose item is still free is stored as usual
+        mine = c.get("/api/next", headers=bearer(tokens["cat"])).json()["item"]
+        time.sleep(1.5)
+        answer(c, tokens["cat"], mine, "label", "ham")
+    with Project.open(project_dir) as p:
+        events = p.state().events
+    assert list(events.loc[events["item_id"] == held["item_id"], "label"]) == ["spam"]
 
 
 def test_test_items_are_served_honestly(tmp_path, db_url):

@@ -35,6 +35,7 @@ from activelabel.store import leases, queue, repo
 
 __all__ = ["create_app", "take_serve_lease"]
 
+TAKEN_NOTE = "That item went to someone else while your page sat idle, so your answer was not needed."
 RETRAIN_NOTES = {  # fixed texts, so the address bar cannot put words on the page
     "nothing_new": "No new answers since the last cycle: there is nothing to retrain.",
     "started": "Retraining started; the new batch is published when it is done.",
@@ -184,7 +185,7 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
                 prog["empty"] = empty_reason(s)
             return item_view(s, served), prog
 
-    heartbeat_seconds = max(5, min(60, int(config.assignment_minutes * 60 / 3)))
+    heartbeat_seconds = max(1.0, min(60.0, config.assignment_minutes * 60 / 3))  # three beats per idle time
 
     def render_item(request: Request, caller: Caller, item, prog, message: str | None = None):
         return templates.TemplateResponse(request, "item.html", {
@@ -227,7 +228,7 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
         item, prog = next_for(caller)
         return templates.TemplateResponse(request, "label.html", {
             "caller": caller, "item": item, "progress": prog, "labels": labels, "csrf": csrf_token(request, caller),
-            "heartbeat_seconds": heartbeat_seconds, "idle_seconds": int(config.assignment_minutes * 60)})
+            "heartbeat_seconds": heartbeat_seconds, "idle_seconds": config.assignment_minutes * 60})
 
     @app.get("/label/next", response_class=HTMLResponse)
     def label_next(request: Request, caller: CallerDep):
@@ -241,9 +242,9 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
                      csrf: Annotated[str | None, Form()] = None):
         check_csrf(request, caller, csrf)
         with project.store.session() as s:
-            queue.answer(s, assignment_id, caller.annotator_id, answer, label, labels, now(), settings)
+            outcome = queue.answer(s, assignment_id, caller.annotator_id, answer, label, labels, now(), settings)
         item, prog = next_for(caller)
-        return render_item(request, caller, item, prog)
+        return render_item(request, caller, item, prog, TAKEN_NOTE if outcome == queue.TAKEN else None)
 
     @app.post("/label/undo", response_class=HTMLResponse)
     def label_undo(request: Request, caller: CallerDep, csrf: Annotated[str | None, Form()] = None):
@@ -310,9 +311,9 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
     @app.post("/api/answer")
     def api_answer(body: AnswerIn, caller: CallerDep):
         with project.store.session() as s:
-            stored = queue.answer(s, body.assignment_id, caller.annotator_id, body.answer, body.label, labels, now(),
-                                  settings)
-        return {"stored": stored}
+            outcome = queue.answer(s, body.assignment_id, caller.annotator_id, body.answer, body.label, labels, now(),
+                                   settings)
+        return {"stored": True} if outcome == queue.STORED else {"stored": False, "reason": outcome}
 
     @app.post("/api/heartbeat")
     def api_heartbeat(request: Request, caller: CallerDep):

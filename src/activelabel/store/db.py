@@ -89,7 +89,10 @@ def open_store(url: str, *, migrate: bool = True) -> Store:
     """
     try:
         # a pre-ping finds dropped server connections; a SQLite file has none to drop
-        engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+        # JIT off on PostgreSQL: the queue's short, correlated queries are estimated costly enough to be
+        # compiled (30 ms of JIT for 0.1 ms of work, measured, while every annotator waits on the queue lock).
+        options = {"connect_args": {"options": "-c jit=off"}} if url.startswith("postgresql") else {}
+        engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"), **options)
     except (ArgumentError, ImportError) as error:
         raise StoreError(f"cannot use database URL {url!r}: {error}") from None
     if engine.dialect.name == "sqlite":

@@ -234,30 +234,58 @@ def heartbeat(s: Session, annotator_id: int, settings: QueueSettings, now: datet
     return result.rowcount > 0
 
 
-def answer(s: Session, assignment_id: int, annotator_id: int, kind: str, label: str | None, labels: list[str],
-           now: datetime, settings: QueueSettings = QueueSettings()) -> bool:
-    """Store the answer to an assignment; False (and nothing stored) when it was answered already.
+STORED, AGAIN, TAKEN = "stored", "again", "taken"
 
-    Seconds spent are measured on the server, from when the item was served.
+
+def answer(s: Session, assignment_id: int, annotator_id: int, kind: str, label: str | None, labels: list[str],
+           now: datetime, settings: QueueSettings = QueueSettings()) -> str:
+    """Store the answer to an assignment; what happened: ``stored``, ``again`` or ``taken``.
+
+    ``again``: the assignment was answered already (a repeated submit), nothing
+    stored. ``taken``: the assignment expired while its page sat idle and the
+    item went to someone else, who holds it or labeled it enough; the late
+    answer is not stored, so the item is never labeled twice (answering an
+    expired assignment whose item is still free stores it as usual). Seconds
+    spent are measured on the server, from when the item was served.
     """
     if kind not in ("label", "skip", "unsure"):
         raise InvalidParameterError(f"answer must be label, skip or unsure, got {kind!r}")
     if kind == "label" and label not in labels:
         raise InvalidParameterError(f"unknown label {label!r}; labels are {', '.join(labels)}")
     lock_queue(s)
-    row = s.execute(select(Assignment.item_id, Assignment.assigned_at, Assignment.answered_at)
+    row = s.execute(select(Assignment.item_id, Assignment.assigned_at, Assignment.answered_at, Assignment.expires_at)
                     .where(Assignment.id == assignment_id, Assignment.annotator_id == annotator_id)).first()
     if row is None:
         raise InvalidParameterError(f"no assignment {assignment_id} for this annotator")
     if row.answered_at is not None:
-        return False
+        return AGAIN
+    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=now.tzinfo)
+    if expires <= now and _taken(s, row.item_id, annotator_id, settings, now):
+        s.execute(update(Assignment).where(Assignment.id == assignment_id).values(answered_at=now, outcome="late"))
+        return TAKEN
     assigned = row.assigned_at if row.assigned_at.tzinfo else row.assigned_at.replace(tzinfo=now.tzinfo)
     s.execute(update(Assignment).where(Assignment.id == assignment_id).values(answered_at=now, outcome=kind))
     _mark_done(s, row.item_id, settings)
     s.add(Annotation(item_id=row.item_id, annotator_id=annotator_id, answer=kind,
                      label=label if kind == "label" else None, seconds=(now - assigned).total_seconds(),
                      source="web", created_at=now))
-    return True
+    return STORED
+
+
+def _taken(s: Session, item_id: int, annotator_id: int, settings: QueueSettings, now: datetime) -> bool:
+    """Someone else holds ``item_id`` now, or its labels already reach what it needs."""
+    other = s.scalar(select(func.count()).where(Assignment.item_id == item_id, Assignment.annotator_id != annotator_id,
+                                                _is_open(now)))
+    if other:
+        return True
+    batch_id = current_batch(s)
+    need = s.scalar(select(BatchItem.need).where(BatchItem.batch_id == batch_id, BatchItem.item_id == item_id)) \
+        if batch_id is not None else None
+    need = need or int(answers_needed(np.array([item_id]), settings)[0])
+    web = s.scalar(select(func.count()).where(Assignment.item_id == item_id, Assignment.outcome == "label")) or 0
+    imported = s.scalar(select(func.count()).where(Annotation.item_id == item_id, Annotation.source != "web",
+                                                   Annotation.answer == "label")) or 0
+    return web + imported >= need
 
 
 def mark_imported(s: Session, item_ids) -> None:
