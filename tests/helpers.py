@@ -28,24 +28,35 @@ def free_port() -> int:
 
 
 class Server:
-    """``activelabel serve`` in a real uvicorn process on a free port of 127.0.0.1."""
+    """``activelabel serve`` in a real uvicorn process on a free port of 127.0.0.1.
 
-    def __init__(self, folder, port=None):
+    With ``log`` (a path) its output goes to that file, so a crash says why and a full pipe never blocks it.
+    """
+
+    def __init__(self, folder, port=None, log=None):
         self.folder = folder
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = None
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text()[-3000:] if self.log else self.proc.stderr.read().decode()
 
     def start(self, timeout=60.0):
         import time
         import urllib.request
 
-        self.proc = subprocess.Popen([sys.executable, "-m", "activelabel.cli", "serve", str(self.folder),
-                                      "--port", str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        command = [sys.executable, "-m", "activelabel.cli", "serve", str(self.folder), "--port", str(self.port)]
+        if self.log:
+            with open(self.log, "wb") as out:
+                self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        else:
+            self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()}")
+                raise RuntimeError(f"server exited: {self.output()}")
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
                     if r.status == 200:

@@ -85,7 +85,7 @@ def test_two_annotators_never_share_an_item_and_test_items_are_interleaved(clien
 def test_overlap_sends_the_configured_share_to_several_annotators(project_dir, tokens):
     path = project_dir / "activelabel.toml"
     path.write_text(path.read_text().replace("overlap_fraction = 0.0", "overlap_fraction = 0.5")
-                    .replace("test_share = 0.2", "test_share = 0.0").replace("reserve_batches = 3", "reserve_batches = 0"))
+                    .replace("test_share = 0.2", "test_share = 0.0").replace("reserve_batches = 1", "reserve_batches = 0"))
     with Project.open(project_dir) as p:
         p.train(force=True)  # the overlap is fixed when a batch is published
     with TestClient(create_app(project_dir, retrain=False)) as c:

@@ -212,7 +212,7 @@ def test_cycles_never_select_test_items_and_query_never_reissues(project, sms, t
     assert not set(stop) & set(project.state().items.set_index("external_id").loc[list(seed["id"]), "id"])
     with project.store.session() as s:
         cycle_batches = s.execute(select(func.count()).select_from(BatchItem)).scalar()
-    assert cycle_batches == 60 + 60 + 3 * 30 + 3 * 40 * 4  # each cycle: its batch of 40 and a reserve of 3 more
+    assert cycle_batches == 60 + 60 + 3 * 30 + 3 * 40 * 2  # each cycle: its batch of 40 and a reserve of one more
 
 
 def test_queue_lookups_use_their_indexes(tmp_path):

@@ -49,7 +49,7 @@ class Config:
     skip_limit: int = 2  # an item skipped or marked unsure by this many people leaves the batch
     test_target: int = 0  # labeled test items wanted before test items stop being served (0: every test item)
     show_test_items: bool = False  # tell annotators when an item is a held-out test item
-    reserve_batches: int = 3  # next-ranked items published after each batch (in batches), labeled while a cycle trains
+    reserve_batches: int = 1  # next-ranked items published after each batch (in batches), labeled while a cycle trains
     retrain_minutes: float = 0.0  # also retrain on this schedule when new labels came in (0: only when the batch is done)
 
     def queue_settings(self):
