@@ -339,3 +339,102 @@ def test_two_imports_of_one_labels_file_at_once_store_its_answers_once(project_d
     with Project.open(project_dir) as p:
         events = p.state().events
     assert (events["source"] == "import:late.csv").sum() == 200
+
+
+def test_undo_never_hands_an_item_to_a_second_person(project_dir, tokens):
+    """ann skips, bob is served the item, ann undoes: the skip is retracted but the item stays bob's."""
+    configure(project_dir, test_share=0.0)
+    with TestClient(create_app(project_dir, retrain=False)) as c:
+        first = c.get("/api/next", headers=bearer(tokens["ann"])).json()["item"]
+        answer(c, tokens["ann"], first, "skip")
+        c.get("/api/next", headers=bearer(tokens["ann"]))
+        got = c.get("/api/next", headers=bearer(tokens["bob"])).json()["item"]
+        assert got["item_id"] == first["item_id"]
+        assert c.post("/api/undo", headers=bearer(tokens["ann"])).json() == {"undone_item": first["item_id"]}
+        again = c.get("/api/next", headers=bearer(tokens["ann"])).json()["item"]
+        assert again["item_id"] != first["item_id"]
+        answer(c, tokens["bob"], got, "label", "ham")
+    with Project.open(project_dir) as p, p.store.session(readonly=True) as s:
+        labels = s.scalars(select(Assignment.annotator_id).where(Assignment.item_id == first["item_id"],
+                                                                  Assignment.outcome == "label")).all()
+    assert len(labels) == 1
+
+
+def test_skipped_out_items_are_not_published_again(project_dir, tokens):
+    """An item two people passed on leaves this batch and the next ones, so it never holds a batch open."""
+    configure(project_dir, test_share=0.0, skip_limit=2)
+    with TestClient(create_app(project_dir, retrain=False)) as c:
+        item = c.get("/api/next", headers=bearer(tokens["ann"])).json()["item"]
+        answer(c, tokens["ann"], item, "skip")
+        got = c.get("/api/next", headers=bearer(tokens["bob"])).json()["item"]
+        answer(c, tokens["bob"], got, "unsure")
+    with Project.open(project_dir) as p:
+        p.train(force=True)
+    batch_id, size, ranks = current(project_dir)
+    assert item["item_id"] not in ranks
+
+
+def test_a_held_item_labeled_from_a_file_or_retired_is_not_answered_twice(project_dir, tokens, tmp_path):
+    configure(project_dir, test_share=0.0)
+    with TestClient(create_app(project_dir, retrain=False)) as c:
+        held = c.get("/api/next", headers=bearer(tokens["ann"])).json()["item"]
+        with Project.open(project_dir) as p:
+            external = p.state().items.set_index("id").loc[held["item_id"], "external_id"]
+            (tmp_path / "late.csv").write_text(f"id,label\n{external},spam\n")
+            p.import_labels(tmp_path / "late.csv")
+        body = {"assignment_id": held["assignment_id"], "answer": "label", "label": "ham"}
+        assert c.post("/api/answer", json=body, headers=bearer(tokens["ann"])).json() == \
+            {"stored": False, "reason": "taken"}
+        other = c.get("/api/next", headers=bearer(tokens["bob"])).json()["item"]
+        assert run_cli("items", "remove", project_dir, str(_external(project_dir, other["item_id"]))).returncode == 0
+        assert c.get("/api/next", headers=bearer(tokens["bob"])).json()["item"]["item_id"] != other["item_id"]
+
+
+def _external(project_dir, item_id):
+    with Project.open(project_dir) as p:
+        return p.state().items.set_index("id").loc[item_id, "external_id"]
+
+
+def test_test_items_out_with_an_outside_service_are_not_served(tmp_path, db_url):
+    folder = make_sms_project(tmp_path, db_url, seed_test=0)
+    with Project.open(folder) as p:
+        issued = p.query(60, test=True)
+        token = p.add_annotator("ann")
+        test_ids = set(p.state().items.query("split == 'test'")["id"])
+    configure(folder, test_share=1.0)
+    with TestClient(create_app(folder, retrain=False)) as c:
+        for _ in range(10):
+            item = c.get("/api/next", headers=bearer(token)).json()["item"]
+            assert item["item_id"] not in test_ids  # every test item is out: only pool items are served
+            answer(c, token, item, "label", "ham")
+    assert len(issued) == 60
+
+
+def test_a_project_served_before_any_model_serves_a_random_seed_batch(tmp_path, db_url):
+    """Import, serve, label: the seed set is labeled in the app and the first model trains from it."""
+    import pandas as pd
+
+    from activelabel.project import init_project
+    from conftest import SMS_PARQUET
+
+    frame = pd.read_parquet(SMS_PARQUET).drop_duplicates("text").head(200).reset_index(drop=True)
+    frame.insert(0, "id", [f"m{i}" for i in range(len(frame))])
+    frame.to_csv(tmp_path / "sms.csv", index=False)
+    p = init_project(tmp_path / "proj", ["spam", "ham"], db=db_url, batch_size=20, test_share=0.0)
+    p.import_items(tmp_path / "sms.csv", text_column="text", id_column="id", test_size=20)
+    token = p.add_annotator("ann")
+    p.close()
+    truth_of = dict(zip(frame["id"], frame["label"]))
+    with TestClient(create_app(tmp_path / "proj", retrain=True, poll_seconds=0.2)) as c:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            r = c.get("/api/next", headers=bearer(token)).json()
+            if r["item"] is None:
+                time.sleep(0.2)
+                continue
+            with Project.open(tmp_path / "proj") as q:
+                if q.status()["cycles"] >= 1:
+                    break
+            answer(c, token, r["item"], "label", truth_of[_external(tmp_path / "proj", r["item"]["item_id"])])
+        else:
+            pytest.fail("no first model from labels given in the app")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from activelabel.store import issuing, repo
+from activelabel.store import issuing, queue, repo
 
 if TYPE_CHECKING:
     from activelabel.project import Project
@@ -20,17 +20,19 @@ def state(project: Project) -> SimpleNamespace:
     """Items (id, external_id, split, kind, content hash, retired) with their current label, from one snapshot.
 
     ``events`` is every answer event, ``issued`` the ids of items issued to an
-    outside service and not answered or released, ``cycles`` the history.
+    outside service and not answered or released, ``skipped`` those skipped by
+    ``skip_limit`` people (left out of selection), ``cycles`` the history.
     """
     with project.store.session(readonly=True) as s:
         items = repo.items_state(s)
         events = repo.annotations_frame(s)
         issued = issuing.issued_items(s)
+        skipped = queue.skipped_out(s, project.config.queue_settings())
         history = repo.cycles(s)
     current = repo.current_labels(events)
     items["label"] = items["id"].map(current["label"])
     items["n_votes"] = items["id"].map(current["n_votes"]).fillna(0).astype(int)
-    return SimpleNamespace(items=items, events=events, issued=issued, cycles=history)
+    return SimpleNamespace(items=items, events=events, issued=issued, skipped=skipped, cycles=history)
 
 
 def labeled_rows(items: pd.DataFrame, split: str) -> np.ndarray:

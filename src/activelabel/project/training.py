@@ -25,7 +25,7 @@ from activelabel.store import leases, queue, repo
 if TYPE_CHECKING:
     from activelabel.project import Project
 
-__all__ = ["train", "select", "latest_model", "record_failure", "training_lease", "TRAIN_LEASE_SECONDS"]
+__all__ = ["train", "select", "seed_batch", "latest_model", "record_failure", "training_lease", "TRAIN_LEASE_SECONDS"]
 
 _COMMITTEE = {"vote_entropy", "consensus_entropy", "kl_disagreement", "bald"}
 _STOP_SET = 1000  # unlabeled pool items whose predictions the stabilizing-predictions rule compares
@@ -133,7 +133,7 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
         queue.lock_queue(s)
         # Items answered, retired or issued while the model trained are left out, so that every
         # published item can be served and the batch can close.
-        gone = repo.settled_items(s, batch["item_ids"])
+        gone = repo.settled_items(s, batch["item_ids"]) | queue.skipped_out(s, project.config.queue_settings())
         keep = [k for k, i in enumerate(batch["item_ids"]) if i not in gone]
         core = sum(1 for k in keep if k < batch["size"])
         cycle_id = repo.add_cycle(
@@ -187,8 +187,9 @@ def select(project: Project, model, X, items, st, train_rows, y_train, size: int
 
     classes = project.classes
     # Labeled and issued pool items (about to be labeled) are never picked and diversity spreads away from them;
-    # test and retired items take no part at all.
-    pool = (items["split"].to_numpy() == "pool") & ~items["retired"].to_numpy()
+    # test, retired and skipped-out items (skip_limit people passed on them) take no part at all.
+    pool = ((items["split"].to_numpy() == "pool") & ~items["retired"].to_numpy()
+            & ~items["id"].isin(list(st.skipped)).to_numpy())
     labeled = pool & (items["label"].notna().to_numpy() | items["id"].isin(st.issued).to_numpy())
     excluded = ~pool
     blocked = labeled | excluded
@@ -223,6 +224,40 @@ def select(project: Project, model, X, items, st, train_rows, y_train, size: int
     return {"item_ids": ids[picks].tolist() + ids[rest].tolist(), "scores": scores[picks].tolist() + scores[rest].tolist(),
             "is_random": list(map(bool, batch.is_random)) + [False] * len(rest), "n_random": batch.n_random,
             "size": len(picks)}
+
+
+def seed_batch(project: Project) -> int:
+    """Before any model exists, publish a random batch (and its reserve) for the app to serve; its size.
+
+    Done when no cycle has trained yet and every item of the current batch
+    (if any) is done, so a project served straight after its import gets pool items
+    and, if the first training fails for want of two classes, another
+    random batch. Returns 0 when a model exists or a batch is still open.
+    """
+    from datetime import UTC, datetime
+
+    settings = project.config.queue_settings()
+    with project.store.session(readonly=True) as s:  # cheap checks first: this runs at every retrainer poll
+        if any(c.error is None and c.model_version is not None for c in repo.cycles(s)) \
+                or queue.batch_progress(s)["left"]:
+            return 0
+    st = state(project)
+    items = st.items
+    free = ((items["split"].to_numpy() == "pool") & ~items["retired"].to_numpy() & items["label"].isna().to_numpy()
+            & ~items["id"].isin(st.issued).to_numpy() & ~items["id"].isin(list(st.skipped)).to_numpy())
+    rng = np.random.default_rng([project.config.seed, 17, len(st.cycles), int(free.sum())])
+    size = project.config.batch_size
+    picks = rng.permutation(items["id"].to_numpy()[free])[:size * (1 + project.config.reserve_batches)]
+    with project.store.session() as s:
+        queue.lock_queue(s)
+        if not len(picks) or queue.batch_progress(s)["left"]:  # every item of the current batch must be done
+            return 0
+        gone = repo.settled_items(s, picks) | queue.held_items(s, picks, datetime.now(UTC))
+        ids = [int(i) for i in picks if int(i) not in gone]
+        repo.add_batch(s, cycle_id=None, purpose="cycle", strategy="random", item_ids=ids, scores=[np.nan] * len(ids),
+                       is_random=[True] * len(ids), need=queue.answers_needed(np.array(ids), settings),
+                       size=min(size, len(ids)))
+    return min(size, len(ids))
 
 
 def record_failure(project: Project, error: str) -> None:

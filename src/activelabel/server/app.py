@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from activelabel.errors import ActiveLabelError, BusyError
 from activelabel.project import Project
+from activelabel.project.training import seed_batch
 from activelabel.server.auth import COOKIE, Caller, authenticate, check_csrf, csrf_token, project_secret, require_admin
 from activelabel.server.plots import accuracy_svg
 from activelabel.server.worker import Retrainer
@@ -106,6 +107,7 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
     async def lifespan(app: FastAPI):
         with project.store.session() as s:  # we hold the lease: no other server holds these assignments
             queue.release_open_assignments(s, now())
+        seed_batch(project)  # before any model: a random batch, so people can label the seed set here
         if app.state.retrainer is not None:
             app.state.retrainer.start()
         yield

@@ -20,7 +20,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
-from activelabel.project.training import TRAIN_LEASE_SECONDS
+from activelabel.project.training import TRAIN_LEASE_SECONDS, seed_batch
 from activelabel.store import leases, queue, repo
 
 __all__ = ["Retrainer"]
@@ -64,6 +64,7 @@ class Retrainer:
             try:
                 if (requested and self.has_new_answers()) or self.due_now():
                     self._train()
+                seed_batch(self.project)  # no model yet (or the first training failed): another random batch
             except Exception as error:  # keep the worker alive whatever happens; the admin sees it
                 self.last_error = f"{type(error).__name__}: {error}"
 
@@ -110,8 +111,7 @@ class Retrainer:
         message = lines[-1].removeprefix("error: ") if lines else f"exit code {done.returncode}"
         if done.returncode == 0:
             self.last_error = None
-            out = [line for line in done.stdout.strip().splitlines() if line.strip()]
-            self.last_note = out[-1] if out else None
+            self.last_note = " ".join(done.stdout.split()) or None  # the CLI's summary, unwrapped
         elif "another training is running" in message:
             self.last_note = message  # the CLI (or another server's worker) is training: not a failure
         else:

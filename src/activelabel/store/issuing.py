@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from activelabel.store import queue, repo
-from activelabel.store.schema import Annotation, Batch, BatchItem
+from activelabel.store.schema import utcnow, Annotation, Batch, BatchItem
 
 __all__ = ["IssuedBatch", "issued_items", "open_web_items", "unavailable", "lock_issuing", "add_issued_batch",
            "issued_batches", "release_batch", "count_issued_batches"]
@@ -73,10 +73,11 @@ def lock_issuing(s: Session) -> None:
 
 
 def unavailable(s: Session, item_ids: Sequence[int]) -> set[int]:
-    """Which of ``item_ids`` are out with an outside service or open in the web batch (call under the lock)."""
+    """Which of ``item_ids`` are out with an outside service, open in the web batch, held by someone in the app
+    now, or were labeled (from any source) since the selection read its snapshot (call under the lock)."""
     ids = [int(i) for i in item_ids]
     batch_id = queue.current_batch(s)
-    found: set[int] = set()
+    found: set[int] = repo.settled_items(s, ids) | queue.held_items(s, ids, utcnow())
     for start in range(0, len(ids), _CHUNK):
         part = ids[start:start + _CHUNK]
         found.update(s.scalars(_out().where(BatchItem.item_id.in_(part))))

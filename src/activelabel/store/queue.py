@@ -23,7 +23,7 @@ from activelabel.store.schema import Annotation, Assignment, Batch, BatchItem, I
 
 __all__ = ["QueueSettings", "Served", "lock_queue", "current_batch", "open_assignment", "answered_since",
            "serve_next", "heartbeat", "answer", "undo_last", "release_open_assignments", "batch_progress",
-           "batch_closed", "pool_left", "pool_labeled", "test_target", "test_labeled", "answers_needed", "mark_imported"]
+           "batch_closed", "held_items", "skipped_out", "pool_left", "pool_labeled", "test_target", "test_labeled", "answers_needed", "mark_imported"]
 
 _QUEUE_LOCK = 7_205_911  # any constant: the advisory lock key of the queue
 
@@ -126,7 +126,7 @@ def open_assignment(annotator_id: int, now: datetime):
     """The annotator's unexpired, unanswered assignment (newest first), found by ``ix_assignments_open``."""
     return (select(Assignment.id, Assignment.item_id, Item.split).join(Item, Item.id == Assignment.item_id)
             .where(Assignment.annotator_id == annotator_id, Assignment.answered_at.is_(None),
-                   Assignment.expires_at > now).order_by(Assignment.id.desc()).limit(1))
+                   Assignment.expires_at > now, Item.retired_at.is_(None)).order_by(Assignment.id.desc()).limit(1))
 
 
 def answered_since(annotator_id: int, since: datetime):
@@ -174,7 +174,7 @@ def _next_test(s: Session, annotator_id: int, settings: QueueSettings, now: date
     candidates = s.execute(
         select(Item.id, _claims(Item.id, now)).where(
             Item.split == "test", Item.retired_at.is_(None), _claims(Item.id, now) < most,
-            _skips(Item.id) < settings.skip_limit, ~_mine(Item.id, annotator_id, now))
+            _skips(Item.id) < settings.skip_limit, ~_mine(Item.id, annotator_id, now), ~_issued_out(Item.id))
         .order_by(Item.id).limit(200)).all()
     if not candidates:
         return None
@@ -260,7 +260,7 @@ def answer(s: Session, assignment_id: int, annotator_id: int, kind: str, label: 
     if row.answered_at is not None:
         return AGAIN
     expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=now.tzinfo)
-    if expires <= now and _taken(s, row.item_id, annotator_id, settings, now):
+    if _taken(s, row.item_id, annotator_id, settings, now, expired=expires <= now):
         s.execute(update(Assignment).where(Assignment.id == assignment_id).values(answered_at=now, outcome="late"))
         return TAKEN
     assigned = row.assigned_at if row.assigned_at.tzinfo else row.assigned_at.replace(tzinfo=now.tzinfo)
@@ -272,11 +272,12 @@ def answer(s: Session, assignment_id: int, annotator_id: int, kind: str, label: 
     return STORED
 
 
-def _taken(s: Session, item_id: int, annotator_id: int, settings: QueueSettings, now: datetime) -> bool:
-    """Someone else holds ``item_id`` now, or its labels already reach what it needs."""
-    other = s.scalar(select(func.count()).where(Assignment.item_id == item_id, Assignment.annotator_id != annotator_id,
-                                                _is_open(now)))
-    if other:
+def _taken(s: Session, item_id: int, annotator_id: int, settings: QueueSettings, now: datetime,
+           expired: bool = True) -> bool:
+    """Its labels (from the app or a file) already reach what ``item_id`` needs, or (when this annotator's
+    hold ``expired``) someone else holds it now."""
+    if expired and s.scalar(select(func.count()).where(Assignment.item_id == item_id,
+                                                       Assignment.annotator_id != annotator_id, _is_open(now))):
         return True
     batch_id = current_batch(s)
     need = s.scalar(select(BatchItem.need).where(BatchItem.batch_id == batch_id, BatchItem.item_id == item_id)) \
@@ -329,8 +330,9 @@ def undo_last(s: Session, annotator_id: int, settings: QueueSettings, now: datet
         _mark_done(s, last.item_id, settings)
     s.execute(update(Assignment).where(Assignment.annotator_id == annotator_id, Assignment.answered_at.is_(None))
               .values(expires_at=now))
-    s.add(Assignment(item_id=last.item_id, annotator_id=annotator_id, batch_id=None, assigned_at=now,
-                     expires_at=now + timedelta(minutes=settings.assignment_minutes)))
+    if not _taken(s, last.item_id, annotator_id, settings, now):  # else the item went on to someone else meanwhile
+        s.add(Assignment(item_id=last.item_id, annotator_id=annotator_id, batch_id=None, assigned_at=now,
+                         expires_at=now + timedelta(minutes=settings.assignment_minutes)))
     return last.item_id
 
 
@@ -378,7 +380,8 @@ def batch_closed(s: Session, settings: QueueSettings, now: datetime) -> bool:
     pending = s.scalar(
         select(func.count()).select_from(BatchItem).join(Batch, Batch.id == BatchItem.batch_id)
         .where(BatchItem.batch_id == batch_id, BatchItem.rank < Batch.size, BatchItem.done.is_(False),
-               ~_retired(BatchItem.item_id), ~_issued_out(BatchItem.item_id), or_(held, takeable)))
+               ~_retired(BatchItem.item_id), ~_issued_out(BatchItem.item_id),
+               _skips(BatchItem.item_id) < settings.skip_limit, or_(held, takeable)))
     return not pending
 
 
@@ -392,3 +395,18 @@ def pool_labeled(s: Session) -> int:
     """Pool items with a label from anyone, not retired: the training labels a label budget counts."""
     return s.scalar(select(func.count()).where(Item.split == "pool", Item.retired_at.is_(None),
                                                _labeled(Item.id))) or 0
+
+
+def held_items(s: Session, item_ids, now: datetime) -> set[int]:
+    """Which of ``item_ids`` someone holds open in the app now."""
+    ids = [int(i) for i in item_ids]
+    return {int(i) for start in range(0, len(ids), 5_000)
+            for i in s.scalars(select(Assignment.item_id).where(Assignment.item_id.in_(ids[start:start + 5_000]),
+                                                               _is_open(now)))}
+
+
+def skipped_out(s: Session, settings: QueueSettings) -> set[int]:
+    """Items skipped or marked unsure by ``skip_limit`` people: left out of later batches too."""
+    q = (select(Assignment.item_id).where(Assignment.outcome.in_(("skip", "unsure"))).group_by(Assignment.item_id)
+         .having(func.count() >= settings.skip_limit))
+    return {int(i) for i in s.scalars(q)}
