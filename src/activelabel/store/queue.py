@@ -183,13 +183,23 @@ def _next_test(s: Session, annotator_id: int, settings: QueueSettings, now: date
 
 
 def _next_pool(s: Session, annotator_id: int, settings: QueueSettings, batch_id: int, now: datetime) -> int | None:
-    """The best-ranked batch item this annotator may take: the batch first, then its reserve, by rank."""
-    return s.scalar(
-        select(BatchItem.item_id).where(
-            BatchItem.batch_id == batch_id, BatchItem.done.is_(False), _claims(BatchItem.item_id, now) < BatchItem.need,
-            _skips(BatchItem.item_id) < settings.skip_limit, ~_mine(BatchItem.item_id, annotator_id, now),
-            ~_retired(BatchItem.item_id), ~_issued_out(BatchItem.item_id))
-        .order_by(BatchItem.rank).limit(1))
+    """The best-ranked batch item this annotator may take: the batch first, then its reserve, by rank.
+
+    The checks run on the 200 best-ranked open items first and on the rest
+    only when none of those fits: PostgreSQL otherwise evaluates them for
+    every open item before sorting (35 ms at 4,000 open items, measured)
+    where SQLite walks the queue's index in rank order and stops at the first.
+    """
+    def fitting(candidates):
+        return (select(candidates.c.item_id).where(
+            _claims(candidates.c.item_id, now) < candidates.c.need, _skips(candidates.c.item_id) < settings.skip_limit,
+            ~_mine(candidates.c.item_id, annotator_id, now), ~_retired(candidates.c.item_id),
+            ~_issued_out(candidates.c.item_id)).order_by(candidates.c.rank).limit(1))
+
+    open_items = (select(BatchItem.item_id, BatchItem.rank, BatchItem.need)
+                  .where(BatchItem.batch_id == batch_id, BatchItem.done.is_(False)).order_by(BatchItem.rank))
+    item = s.scalar(fitting(open_items.limit(200).subquery()))
+    return item if item is not None else s.scalar(fitting(open_items.offset(200).subquery()))
 
 
 def serve_next(s: Session, annotator_id: int, settings: QueueSettings, now: datetime) -> Served | None:
