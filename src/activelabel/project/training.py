@@ -238,8 +238,7 @@ def seed_batch(project: Project) -> int:
 
     settings = project.config.queue_settings()
     with project.store.session(readonly=True) as s:  # cheap checks first: this runs at every retrainer poll
-        if any(c.error is None and c.model_version is not None for c in repo.cycles(s)) \
-                or queue.batch_progress(s)["left"]:
+        if repo.newest_good_cycle(s) is not None or queue.batch_progress(s)["left"]:
             return 0
     st = state(project)
     items = st.items

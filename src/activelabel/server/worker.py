@@ -70,8 +70,10 @@ class Retrainer:
 
     def _last_mark(self, s) -> int | None:
         """The newest answer id the last good cycle trained on (None before any cycle)."""
-        good = [c for c in repo.cycles(s) if c.error is None and c.model_version is not None]
-        return (good[-1].details or {}).get("answer_mark", -1) if good else None
+        newest = repo.newest_good_cycle(s)
+        if newest is None:
+            return None
+        return -1 if newest[1] is None else newest[1]
 
     def has_new_answers(self) -> bool:
         """Was anything answered (or undone) since the last cycle trained?"""

@@ -32,7 +32,7 @@ __all__ = [
     "known_items", "items_state", "insert_items", "record_import", "add_annotations", "annotations_frame", "current_labels",
     "items_frame", "add_annotator", "annotator_by_token", "annotator_ids", "hash_token", "add_cycle", "cycles",
     "add_batch", "count_imports", "settled_items", "newest_answer_id", "item_view", "served_to", "annotator_pace",
-    "answer_count",
+    "answer_count", "newest_good_cycle",
 ]
 
 _CHUNK = 20_000  # rows per INSERT round trip: large enough to be fast, small enough for bounded memory
@@ -256,3 +256,18 @@ def annotator_pace(s: Session) -> list[tuple]:
 def answer_count(s: Session) -> int:
     """Answers people gave (labels, skips, unsure; not undos): what the project pays for."""
     return s.scalar(select(func.count()).where(Annotation.answer != "retract")) or 0
+
+
+def newest_good_cycle(s: Session) -> tuple[int, int | None] | None:
+    """The newest cycle that trained: its model version and the newest answer id it trained on; None before any.
+
+    One row and one small JSON field, so a poll every few seconds stays cheap however many cycles there were
+    (``cycles`` loads every cycle's stop-set predictions).
+    """
+    row = s.execute(select(Cycle.model_version, Cycle.details["answer_mark"])
+                    .where(Cycle.error.is_(None), Cycle.model_version.is_not(None))
+                    .order_by(Cycle.id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    mark = row[1]
+    return int(row[0]), (None if mark is None else int(mark))
