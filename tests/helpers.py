@@ -10,6 +10,11 @@ def run_cli(*args, cwd=None, env=None):
                           cwd=cwd, env=env)
 
 
+def bearer(token):
+    """The header a script sends to the JSON API."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 def one_line_error(out, *fragments):
     """A non-zero exit with exactly one line on stderr that contains every fragment."""
     assert out.returncode != 0, out.stdout

@@ -14,11 +14,7 @@ from activelabel.project import Project, init_project
 from activelabel.server import create_app
 from activelabel.store.schema import Annotation, Item
 
-from helpers import make_sms_project
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
+from helpers import bearer, make_sms_project
 
 
 @pytest.fixture

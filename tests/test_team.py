@@ -21,11 +21,7 @@ from activelabel.server import create_app
 from activelabel.store import queue
 from activelabel.store.schema import Assignment, Batch, BatchItem, Cycle
 
-from helpers import Server, make_sms_project, one_line_error, run_cli
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
+from helpers import Server, bearer, make_sms_project, one_line_error, run_cli
 
 
 def configure(folder, **settings):
