@@ -169,9 +169,8 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
 
     def progress(s, caller: Caller) -> dict:
         midnight = now().replace(hour=0, minute=0, second=0, microsecond=0)
-        today = s.scalar(queue.answered_since(caller.annotator_id, midnight))
-        batch = queue.batch_progress(s)
-        return {"today": today or 0, "left": batch["left"], "size": batch["size"]}
+        mine = queue.annotator_progress(s, caller.annotator_id, midnight)
+        return {"today": mine["today"], "left": mine["left"], "size": mine["size"]}
 
     def next_for(caller: Caller) -> tuple[dict | None, dict]:
         if config.budget or config.label_budget:
