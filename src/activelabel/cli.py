@@ -419,9 +419,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
 ) -> None:
     """Run the labeling app (annotators label in the browser; the model retrains in the background)."""
-    import uvicorn
-
-    from activelabel.server import create_app
+    from activelabel.server.app import create_app, run
 
     try:
         application = create_app(folder, address=f"http://{host}:{port}/")
@@ -429,7 +427,7 @@ def serve(
         fail(str(error))
     console.print(f"activelabel: serving {folder} on http://{host}:{port}/ (log in with a token from "
                   f"'activelabel annotator add')")
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    run(application, host, port)
 
 
 @app.command()
@@ -439,10 +437,8 @@ def demo(
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
 ) -> None:
     """Build a demo project from real SMS messages (once) and start the labeling app on it."""
-    import uvicorn
-
     from activelabel.demo import build_demo
-    from activelabel.server import create_app
+    from activelabel.server.app import create_app, run
 
     try:
         with console.status("building the demo project") as status:
@@ -455,7 +451,7 @@ def demo(
     console.print(f"  admin token:     {tokens['admin']}")
     console.print("Press Ctrl+C to stop; the project stays in "
                   f"{folder} (run again to continue, or 'activelabel status {folder}').")
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    run(application, host, port)
 
 
 if __name__ == "__main__":  # pragma: no cover
