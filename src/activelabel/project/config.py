@@ -51,6 +51,15 @@ class Config:
     show_test_items: bool = False  # tell annotators when an item is a held-out test item
     reserve_batches: int = 1  # next-ranked items published after each batch (in batches), labeled while a cycle trains
     retrain_minutes: float = 0.0  # also retrain on this schedule when new labels came in (0: only when the batch is done)
+    # what annotators see
+    guidelines: str = ""  # labeling guidelines (Markdown), shown on the labeling page on demand
+    label_descriptions: dict[str, str] = field(default_factory=dict)  # label -> what it means (Markdown)
+    show_suggestions: bool = False  # show the model's suggestion and confidence (never on test items)
+    # sessions and security (activelabel serve)
+    session_idle_hours: float = 12.0  # a login session unused this long ends
+    session_max_days: float = 14.0  # a login session ends this long after the login, used or not
+    max_body_kb: int = 1024  # larger request bodies are refused (413) before anything else is read
+    trusted_proxies: list[str] = field(default_factory=list)  # addresses whose X-Forwarded-Proto/-For are believed
 
     def queue_settings(self):
         from activelabel.store.queue import QueueSettings
@@ -67,6 +76,10 @@ class Config:
             if problem:
                 error = UnknownStrategyError if f.name == "strategy" else InvalidParameterError
                 raise error(f"{f.name} = {_show(value)}: {problem}")
+        unknown = [k for k in self.label_descriptions if k not in self.labels]
+        if unknown:
+            raise InvalidParameterError(f"label_descriptions: {unknown[0]!r} is not one of the labels "
+                                        f"({', '.join(self.labels)})")
         if self.overlap_fraction > 0 and self.overlap_annotators < 2:
             # an overlap of one person is no overlap: agreement could never be measured
             raise InvalidParameterError(f"overlap_annotators = {self.overlap_annotators}: must be >= 2 when "
@@ -198,6 +211,16 @@ _RULES: dict[str, Callable[[object], str | None]] = {
     "show_test_items": lambda value: None if isinstance(value, bool) else "must be true or false",
     "reserve_batches": _integer(0),
     "retrain_minutes": _number(0, _MAX_MINUTES),
+    "guidelines": lambda value: None if isinstance(value, str) else "must be text (Markdown)",
+    "label_descriptions": lambda value: None if isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()) else
+        "must be a table of label = \"description\" (strings)",
+    "show_suggestions": lambda value: None if isinstance(value, bool) else "must be true or false",
+    "session_idle_hours": _number(0, 24 * 365, above=True),
+    "session_max_days": _number(0, 3650, above=True),
+    "max_body_kb": _integer(1, 10_000_000),
+    "trusted_proxies": lambda value: None if isinstance(value, list) and all(isinstance(x, str) and x for x in value)
+    else "must be a list of addresses (strings), e.g. [\"127.0.0.1\"]",
 }
 
 

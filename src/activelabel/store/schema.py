@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["Base", "Item", "ItemVector", "Annotator", "Annotation", "Cycle", "Batch", "BatchItem", "Assignment", "Import",
-           "Lease",
+           "Lease", "LoginSession",
            "ANSWERS", "SPLITS", "ROLES", "utcnow"]
 
 ANSWERS = ("label", "skip", "unsure", "retract")
@@ -83,6 +83,25 @@ class Annotator(Base):
     role: Mapped[str] = mapped_column(String(10))
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # no login, no token, no session
+
+
+class LoginSession(Base):
+    """A browser's login: the cookie carries a random id, the table only its hash.
+
+    It ends when logged out, when idle or old enough (the project's session
+    settings), and when its annotator is revoked or their token rotated
+    (``token_hash`` no longer matches theirs).
+    """
+
+    __tablename__ = "sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("annotators.id"))
+    token_hash: Mapped[str] = mapped_column(String(64))  # the annotator's token hash when they logged in
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_sessions_annotator", "annotator_id"),)
 
 
 class Annotation(Base):
