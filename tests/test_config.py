@@ -43,6 +43,10 @@ BAD = [
     ("show_test_items", 1), ("show_test_items", "true"),
     ("reserve_batches", -1), ("reserve_batches", 3.0),
     ("retrain_minutes", -0.5), ("retrain_minutes", math.inf), ("retrain_minutes", math.nan), ("retrain_minutes", "0"),
+    ("guidelines", 3), ("guidelines", ["a"]), ("label_descriptions", ["a"]), ("label_descriptions", {"a": 1}),
+    ("show_suggestions", "yes"), ("session_idle_hours", 0), ("session_idle_hours", math.inf),
+    ("session_max_days", -1), ("session_max_days", "7"), ("max_body_kb", 0), ("max_body_kb", 1.5),
+    ("trusted_proxies", "127.0.0.1"), ("trusted_proxies", [""]),
 ]
 
 # (key, edge value): each accepted
@@ -59,6 +63,9 @@ GOOD = [
     ("overlap_annotators", 1), ("assignment_minutes", 0.01), ("assignment_minutes", 525_600),
     ("skip_limit", 1), ("test_target", 0), ("show_test_items", True), ("reserve_batches", 0),
     ("retrain_minutes", 0), ("retrain_minutes", 60),
+    ("guidelines", ""), ("guidelines", "# Spam\n\nAnything *selling* something."), ("label_descriptions", {}),
+    ("label_descriptions", {"a": "the first"}), ("show_suggestions", True), ("session_idle_hours", 0.5),
+    ("session_max_days", 30), ("max_body_kb", 1), ("trusted_proxies", []), ("trusted_proxies", ["127.0.0.1"]),
 ]
 
 
