@@ -17,12 +17,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from activelabel.errors import InvalidParameterError, MalformedFileError
+from activelabel.errors import InvalidParameterError, MalformedFileError, UnwritableFileError
 from activelabel.files import Records
 
-__all__ = ["parse_answers", "write_export", "EXPORT_FORMATS"]
+__all__ = ["parse_answers", "write_export", "write_answers", "EXPORT_FORMATS", "ANSWER_COLUMNS"]
 
-EXPORT_FORMATS = ("csv", "jsonl", "parquet", "labelstudio", "prodigy")
+# "answers" is the audit log: every answer event, one row each (see write_answers); the others hold items.
+EXPORT_FORMATS = ("csv", "jsonl", "parquet", "labelstudio", "prodigy", "answers")
+ANSWER_COLUMNS = ["event", "item", "split", "annotator", "answer", "label", "seconds", "time", "source", "retracts",
+                  "retracted_by"]
 
 
 def _blank(v) -> bool:
@@ -72,17 +75,34 @@ def _label_studio(records: Records, id_column: str) -> pd.DataFrame:
             raise MalformedFileError(f"{records.where(i)}: a Label Studio task needs a 'data' object and an "
                                      "'annotations' list")
         ext = _id(data.get(id_column, data.get("id")))
-        for a in given:
+        for k, a in enumerate(given):
+            where = f"{records.where(i)} (task index {i}), annotation {k + 1}"
+            if not isinstance(a, dict):
+                raise MalformedFileError(f"{where}: an annotation must be an object, found {_kind(a)}")
+            result = a.get("result")
+            result = [] if result is None else result
+            if not isinstance(result, list):
+                raise MalformedFileError(f"{where}: 'result' must be a list of objects, found {_kind(result)}")
+            bad = [r for r in result if not isinstance(r, dict)]
+            if bad:
+                raise MalformedFileError(f"{where}: every entry of 'result' must be an object, found {_kind(bad[0])}")
             who = a.get("completed_by")
             who = who.get("email") if isinstance(who, dict) else who
             name = None if who is None else f"labelstudio:{who}"
-            choices = [r["value"]["choices"] for r in a.get("result", [])
-                       if isinstance(r, dict) and isinstance(r.get("value"), dict) and r["value"].get("choices")]
+            choices = [r["value"]["choices"] for r in result
+                       if isinstance(r.get("value"), dict) and r["value"].get("choices")]
             if a.get("was_cancelled") or not choices:
                 rows.append((i, ext, "skip", None, name, a.get("lead_time")))
             else:
                 rows.append((i, ext, "label", str(choices[0][0]), name, a.get("lead_time")))
     return pd.DataFrame(rows, columns=["row", "external_id", "answer", "label", "annotator", "seconds"])
+
+
+def _kind(value) -> str:
+    """What a JSON value is, in JSON's words (a list, a string, ...), for error messages."""
+    names = {list: "a list", str: "a string", bool: "true/false", int: "a number", float: "a number",
+             dict: "an object"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def _prodigy(records: Records, id_column: str, label_column: str) -> pd.DataFrame:
@@ -138,10 +158,16 @@ def _flat(items: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _writable(path: Path) -> None:
+    if not path.parent.is_dir():
+        raise UnwritableFileError(f"{path}: the folder {path.parent} does not exist")
+
+
 def write_export(items: pd.DataFrame, path: Path, fmt: str | None, *, labels: list[str],
                  model_version: int | None) -> int:
     """Write ``items`` (external_id, split, kind, text, image, data, label, n_votes, prediction, confidence)."""
     fmt = _format(path, fmt)
+    _writable(path)
     tmp = path.with_name(f".{path.name}.tmp")
     if fmt in ("csv", "jsonl", "parquet"):
         flat = _flat(items)
@@ -194,3 +220,31 @@ def _prodigy_task(r, labels) -> dict:
     if isinstance(r.label, str):
         task |= {"accept": [r.label], "answer": "accept"}
     return task
+
+
+def write_answers(events: pd.DataFrame, path: Path) -> int:
+    """Write the audit log of answer events; JSONL or Parquet by the file's suffix, CSV otherwise.
+
+    ``events`` has the columns of :data:`ANSWER_COLUMNS` but ``retracted_by``,
+    which is added here: the event that undid an answer, so either end of a
+    retraction leads to the other. Times are UTC. Returns the row count.
+    """
+    _writable(path)
+    out = events.copy()
+    link = out.dropna(subset=["retracts"])
+    by = pd.Series(link["event"].to_numpy(), index=link["retracts"].astype(np.int64).to_numpy())
+    out["retracted_by"] = out["event"].map(by).astype("Int64")
+    out["retracts"] = out["retracts"].astype("Int64")
+    out["time"] = pd.to_datetime(out["time"], utc=True)
+    out = out[ANSWER_COLUMNS]
+    tmp = path.with_name(f".{path.name}.tmp")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        out.to_parquet(tmp, index=False)
+    elif suffix in (".jsonl", ".ndjson"):
+        out.assign(time=out["time"].map(lambda t: t.isoformat())).to_json(
+            tmp, orient="records", lines=True, force_ascii=False)
+    else:
+        out.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return len(out)

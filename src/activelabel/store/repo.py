@@ -32,7 +32,7 @@ __all__ = [
     "known_items", "items_state", "insert_items", "record_import", "add_annotations", "annotations_frame", "current_labels",
     "items_frame", "add_annotator", "annotator_by_token", "annotator_ids", "hash_token", "add_cycle", "cycles",
     "add_batch", "count_imports", "settled_items", "newest_answer_id", "item_view", "served_to", "annotator_pace",
-    "answer_count", "newest_good_cycle",
+    "answer_count", "newest_good_cycle", "annotators_frame", "retired_times", "answers_export_frame",
 ]
 
 _CHUNK = 20_000  # rows per INSERT round trip: large enough to be fast, small enough for bounded memory
@@ -271,3 +271,29 @@ def newest_good_cycle(s: Session) -> tuple[int, int | None] | None:
         return None
     mark = row[1]
     return int(row[0]), (None if mark is None else int(mark))
+
+
+def annotators_frame(s: Session) -> pd.DataFrame:
+    """Every annotator: ``id``, ``name``, ``role`` (people, and the tokenless names imports recorded)."""
+    rows = s.execute(select(Annotator.id, Annotator.name, Annotator.role).order_by(Annotator.name)).all()
+    return _frame(rows, ["id", "name", "role"])
+
+
+def retired_times(s: Session) -> dict[int, object]:
+    """When each retired item was retired, by item id (what an old cycle's test set held is rebuilt from it)."""
+    return dict(s.execute(select(Item.id, Item.retired_at).where(Item.retired_at.is_not(None))).all())
+
+
+def answers_export_frame(s: Session) -> pd.DataFrame:
+    """Every answer event for an audit, oldest first, with its item's external id and split and who answered.
+
+    Columns ``event``, ``item``, ``split``, ``annotator``, ``answer``, ``label``,
+    ``seconds``, ``time``, ``source``, ``retracts`` (the event an undo retracts).
+    """
+    query = (select(Annotation.id, Item.external_id, Item.split, Annotator.name, Annotation.answer, Annotation.label,
+                    Annotation.seconds, Annotation.created_at, Annotation.source, Annotation.retracts_id)
+             .join(Item, Item.id == Annotation.item_id)
+             .join(Annotator, Annotator.id == Annotation.annotator_id, isouter=True)
+             .order_by(Annotation.id))
+    columns = ["event", "item", "split", "annotator", "answer", "label", "seconds", "time", "source", "retracts"]
+    return pd.DataFrame(s.execute(query).all(), columns=columns)
