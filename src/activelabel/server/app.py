@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from activelabel.errors import ActiveLabelError, BusyError
 from activelabel.project import Project
 from activelabel.project.training import seed_batch
-from activelabel.server import admin, api, labeling, pages
+from activelabel.server import admin, api, labeling, pages, review
 from activelabel.server.auth import project_secret
 from activelabel.server.deps import now
 from activelabel.server.worker import Retrainer
@@ -81,7 +81,7 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
     app.state.auth_cache = {}  # token hash -> (expiry, Caller or None); see auth.authenticate
     app.state.retrainer = Retrainer(project, poll_seconds) if retrain else None
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for router in (pages.router, labeling.router, admin.router, api.router):
+    for router in (pages.router, labeling.router, admin.router, review.router, api.router):
         app.include_router(router)
 
     @app.exception_handler(HTTPException)

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["Base", "Item", "ItemVector", "Annotator", "Annotation", "Cycle", "Batch", "BatchItem", "Assignment", "Import",
-           "Lease", "LoginSession",
+           "Lease", "LoginSession", "ItemNote",
            "ANSWERS", "SPLITS", "ROLES", "utcnow"]
 
 ANSWERS = ("label", "skip", "unsure", "retract")
@@ -214,3 +214,16 @@ class Lease(Base):
     holder: Mapped[str] = mapped_column(String(300))
     acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ItemNote(Base):
+    """An annotator's comment on an item, or a flag asking an admin to look at it (append-only, like answers)."""
+
+    __tablename__ = "item_notes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("annotators.id"))
+    kind: Mapped[str] = mapped_column(String(7))  # comment or flag
+    text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    __table_args__ = (Index("ix_item_notes_item", "item_id"), Index("ix_item_notes_time", "created_at"))
