@@ -47,6 +47,14 @@ def _split_names(values: list[str]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
+def _share_or_count(value: float | None) -> float | int | None:
+    """``--test-size``: a whole number from 1 up is a count; anything else (a fraction, NaN, 2.5) goes on as given,
+    for the code that uses it to accept or refuse in its own words."""
+    if value is not None and 1 <= value < 2**53 and value == int(value):  # exact as a float: NaN, inf stay
+        return int(value)
+    return value
+
+
 @app.command()
 def simulate(
     data: Annotated[str, typer.Argument(help="A CSV, Parquet or NPZ file of labeled examples, or 'digits'.")],
@@ -73,7 +81,7 @@ def simulate(
     unknown = [s for s in names if s not in STRATEGIES]
     if unknown:
         fail(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}", code=2)
-    size = int(test_size) if test_size >= 1 else test_size
+    size = _share_or_count(test_size)
     try:
         columns = _split_names([feature_columns]) if feature_columns else None
         labeled = load_labeled(data, label_column=label_column, text_column=text_column, feature_columns=columns)
@@ -158,6 +166,7 @@ def init(
 ) -> None:
     """Create a labeling project: a config file and a database (SQLite in the folder by default)."""
     from activelabel.project import init_project
+    from activelabel.store.db import shown_url
 
     try:
         project = init_project(folder, _split_names([labels]), db=db, strategy=strategy, batch_size=batch_size,
@@ -166,7 +175,7 @@ def init(
         fail(str(error))
     project.close()
     console.print(f"created project in {folder} (labels: {', '.join(project.config.labels)}; "
-                  f"database: {'SQLite file' if not project.config.db else 'PostgreSQL' if 'postgres' in project.config.db else project.config.db})")
+                  f"database: {'SQLite file' if not project.config.db else 'PostgreSQL' if 'postgres' in project.config.db else shown_url(project.config.db)})")
 
 
 @app.command("import")
@@ -183,7 +192,7 @@ def import_(
     features: Annotated[str | None, typer.Option(help="Text features: tfidf (default) or embeddings (needs the [embeddings] extra).")] = None,
 ) -> None:
     """Import items; re-importing the same file adds nothing. All or nothing."""
-    size = None if test_size is None else (int(test_size) if test_size >= 1 else test_size)
+    size = _share_or_count(test_size)
     with _project(folder, f"importing {file}") as (project, _):
         counts = project.import_items(
             file, text_column=text_column, image_column=image_column,
@@ -399,35 +408,111 @@ annotator_app = typer.Typer(help="Annotators and their tokens.", no_args_is_help
 app.add_typer(annotator_app, name="annotator")
 
 
+AnnotatorName = Annotated[str, typer.Argument(help="The annotator's name.")]
+
+
+def _say_token(message: str, token: str) -> None:
+    console.print(f"{message}; token (shown once, keep it safe):", highlight=False)
+    print(token)
+
+
 @annotator_app.command("add")
 def annotator_add(
     folder: ProjectDir,
-    name: Annotated[str, typer.Argument(help="The annotator's name.")],
+    name: AnnotatorName,
     role: Annotated[str, typer.Option(help="annotator or admin.")] = "annotator",
 ) -> None:
-    """Add an annotator and print their token (shown once; only its hash is stored)."""
-    with _project(folder, "adding") as (project, _):
-        token = project.add_annotator(name, role)
-    console.print(f"added {role} {name!r}; token (shown once, keep it safe):")
-    print(token)
+    """Add an annotator (or bring back a revoked one) and print their token (shown once; only its hash is stored)."""
+    from activelabel.store import annotators
+
+    with _project(folder, "adding") as (project, _), project.store.session() as s:
+        token = annotators.add(s, name, role)
+    _say_token(f"added {role} {name!r}", token)
+
+
+@annotator_app.command("list")
+def annotator_list(folder: ProjectDir) -> None:
+    """Everyone who can log in: role, answers, open sessions, last seen, revoked or active."""
+    from datetime import UTC, datetime
+
+    from activelabel.store import annotators
+
+    with _project(folder, "reading") as (project, _), project.store.session(readonly=True) as s:
+        people = annotators.listing(s, datetime.now(UTC))
+    table = Table("name", "role", "answers", "sessions", "last seen (UTC)", "status")
+    for p in people:
+        table.add_row(p["name"], p["role"], f"{p['answers']:,}", str(p["sessions"]),
+                      f"{p['last_seen']:%Y-%m-%d %H:%M}" if p["last_seen"] else "",
+                      f"revoked {p['revoked']:%Y-%m-%d}" if p["revoked"] else "active")
+    console.print(table if people else "no annotators yet: add one with 'activelabel annotator add'")
+
+
+@annotator_app.command("revoke")
+def annotator_revoke(folder: ProjectDir, name: AnnotatorName) -> None:
+    """Revoke someone: their token and sessions stop working, their open items go back; their answers stay."""
+    from datetime import UTC, datetime
+
+    from activelabel.store import annotators
+
+    with _project(folder, "revoking") as (project, _), project.store.session() as s:
+        done = annotators.revoke(s, name, datetime.now(UTC))
+    console.print(f"revoked {name!r}: {done['sessions_ended']} sessions ended, {done['items_released']} open items "
+                  "back in the queue", highlight=False)
+
+
+@annotator_app.command("rotate")
+def annotator_rotate(folder: ProjectDir, name: AnnotatorName) -> None:
+    """Give someone a new token; the old one and its sessions stop working."""
+    from datetime import UTC, datetime
+
+    from activelabel.store import annotators
+
+    with _project(folder, "rotating") as (project, _), project.store.session() as s:
+        token = annotators.rotate(s, name, datetime.now(UTC))
+    _say_token(f"new token for {name!r}", token)
+
+
+@annotator_app.command("role")
+def annotator_role(
+    folder: ProjectDir,
+    name: AnnotatorName,
+    role: Annotated[str, typer.Argument(help="annotator or admin.")],
+) -> None:
+    """Make someone an annotator or an admin."""
+    from activelabel.store import annotators
+
+    with _project(folder, "changing") as (project, _), project.store.session() as s:
+        before = annotators.set_role(s, name, role)
+    console.print(f"{name!r} was {before}, is now {role}", highlight=False)
 
 
 @app.command()
 def serve(
     folder: ProjectDir,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 8000,
+    ssl_certfile: Annotated[Path | None, typer.Option(help="TLS certificate (PEM): serve HTTPS.")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
+    access_log: Annotated[bool, typer.Option(help="One line per request on stderr (no tokens or cookies).")] = True,
 ) -> None:
     """Run the labeling app (annotators label in the browser; the model retrains in the background)."""
     from activelabel.server.app import create_app, run
 
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        fail("--ssl-certfile and --ssl-keyfile go together: give both, or neither")
+    for path in (ssl_certfile, ssl_keyfile):
+        if path is not None and not path.is_file():
+            fail(f"{path}: no such file")
+    scheme = "https" if ssl_certfile else "http"
     try:
-        application = create_app(folder, address=f"http://{host}:{port}/")
+        application = create_app(folder, address=f"{scheme}://{host}:{port}/")
     except ActiveLabelError as error:
         fail(str(error))
-    console.print(f"activelabel: serving {folder} on http://{host}:{port}/ (log in with a token from "
-                  f"'activelabel annotator add')")
-    run(application, host, port)
+    console.print(f"activelabel: serving {folder} on {scheme}://{host}:{port}/ (log in with a token from "
+                  f"'activelabel annotator add')", soft_wrap=True, highlight=False)
+    run(application, host, port, ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None, access_log=access_log,
+        say=lambda text: console.print(f"[yellow]{text}", highlight=False, soft_wrap=True))
 
 
 @app.command()

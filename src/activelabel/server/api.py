@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from activelabel.server.auth import check_csrf
 from activelabel.server.deps import CallerDep, now
@@ -14,9 +14,9 @@ router = APIRouter()
 
 
 class AnswerIn(BaseModel):
-    assignment_id: int
-    answer: str  # label, skip or unsure
-    label: str | None = None
+    assignment_id: int = Field(ge=1, le=2**63 - 1)  # the database's ids are 64-bit
+    answer: str = Field(max_length=10)  # label, skip or unsure
+    label: str | None = Field(default=None, max_length=200)
 
 
 @router.get("/api/next")

@@ -14,16 +14,17 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from activelabel.errors import ActiveLabelError, BusyError
 from activelabel.project import Project
 from activelabel.project.training import seed_batch
-from activelabel.server import admin, api, labeling, pages, review
-from activelabel.server.auth import project_secret
+from activelabel.server import admin, api, labeling, pages, review, team
+from activelabel.server.auth import Guard, csrf_protect, project_secret
 from activelabel.server.deps import now
+from activelabel.server.security import SecurityMiddleware
 from activelabel.server.worker import Retrainer
 from activelabel.store import leases, queue
 
@@ -74,21 +75,23 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
         keeper.stop()
         project.close()
 
-    app = FastAPI(title="activelabel", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="activelabel", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
+                  dependencies=[Depends(csrf_protect)])
+    app.add_middleware(SecurityMiddleware, max_body=project.config.max_body_kb * 1024)
     app.state.project = project
     app.state.settings = project.config.queue_settings()
     app.state.secret = project_secret(project.folder)
-    app.state.auth_cache = {}  # token hash -> (expiry, Caller or None); see auth.authenticate
+    app.state.guard = Guard()  # found tokens (bounded), failed guesses per client address
     app.state.retrainer = Retrainer(project, poll_seconds) if retrain else None
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for router in (pages.router, labeling.router, admin.router, review.router, api.router):
+    for router in (pages.router, labeling.router, admin.router, review.router, team.router, api.router):
         app.include_router(router)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
         if exc.status_code == 401 and "text/html" in request.headers.get("accept", ""):
             return RedirectResponse("/login", status_code=303)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(ActiveLabelError)
     async def bad_input(request: Request, exc: ActiveLabelError):
@@ -97,8 +100,29 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
     return app
 
 
-def run(app: FastAPI, host: str, port: int) -> None:
-    """Serve ``app`` with uvicorn (``activelabel serve`` and ``activelabel demo`` both start here)."""
+def run(app: FastAPI, host: str, port: int, *, ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
+        access_log: bool = True, say=print) -> None:
+    """Serve ``app`` with uvicorn (``activelabel serve`` and ``activelabel demo`` both start here).
+
+    Behind a reverse proxy that terminates TLS, list the proxy's address in
+    ``trusted_proxies``: its X-Forwarded-Proto and -For are then believed
+    (cookies get ``Secure``, guesses are counted per real client).
+    """
+    import logging
+    import sys
+
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    from activelabel.server.security import access_log as log
+
+    proxies = app.state.project.config.trusted_proxies
+    if host not in ("127.0.0.1", "localhost", "::1") and not ssl_certfile and not proxies:
+        say(f"warning: serving on {host} over plain HTTP: tokens and answers cross the network unencrypted. "
+            "Use --ssl-certfile/--ssl-keyfile, or a reverse proxy with TLS (listed in trusted_proxies).")
+    if access_log and not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    uvicorn.run(app, host=host, port=port, log_level="warning", ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None, server_header=False)

@@ -298,6 +298,8 @@ def answer(s: Session, assignment_id: int, annotator_id: int, kind: str, label: 
     """
     if kind not in ("label", "skip", "unsure"):
         raise InvalidParameterError(f"answer must be label, skip or unsure, got {kind!r}")
+    if not 0 < assignment_id < 2**63:  # beyond a 64-bit id the database fails on the number itself
+        raise InvalidParameterError(f"no assignment {assignment_id} for this annotator")
     if kind == "label" and label not in labels:
         raise InvalidParameterError(f"unknown label {label!r}; labels are {', '.join(labels)}")
     lock_queue(s)
