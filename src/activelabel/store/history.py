@@ -94,5 +94,5 @@ def correct_answer(s: Session, answer_id: int, annotator_id: int, kind: str, lab
         Assignment.outcome.in_(("label", "skip", "unsure"))))
     if answered is not None:
         s.execute(update(Assignment).where(Assignment.id == answered).values(outcome=kind))
-        queue._mark_done(s, old.item_id, settings, queue.current_batch(s))  # the queue's own rule for "done"
+        queue.mark_done(s, old.item_id, settings, queue.current_batch(s))  # the queue's own rule for "done"
     return CORRECTED

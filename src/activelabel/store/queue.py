@@ -25,7 +25,7 @@ from activelabel.store.schema import Annotation, Assignment, Batch, BatchItem, I
 __all__ = ["QueueSettings", "Served", "lock_queue", "current_batch", "open_assignment", "answered_since",
            "serve_next", "heartbeat", "answer", "undo_last", "release_open_assignments", "batch_progress",
            "annotator_progress", "batch_closed", "held_items", "skipped_out", "pool_left", "pool_labeled",
-           "test_target", "test_labeled", "answers_needed", "mark_imported"]
+           "test_target", "test_labeled", "answers_needed", "mark_imported", "mark_done"]
 
 _QUEUE_LOCK = 7_205_911  # any constant: the advisory lock key of the queue
 
@@ -315,7 +315,7 @@ def answer(s: Session, assignment_id: int, annotator_id: int, kind: str, label: 
         return TAKEN
     assigned = row.assigned_at if row.assigned_at.tzinfo else row.assigned_at.replace(tzinfo=now.tzinfo)
     s.execute(_close(), {"assignment": assignment_id, "now": now, "outcome": kind})
-    _mark_done(s, row.item_id, settings, batch_id)
+    mark_done(s, row.item_id, settings, batch_id)
     s.execute(insert(Annotation).values(item_id=row.item_id, annotator_id=annotator_id, answer=kind,
                                         label=label if kind == "label" else None,
                                         seconds=(now - assigned).total_seconds(), source="web", created_at=now))
@@ -369,7 +369,7 @@ def mark_imported(s: Session, item_ids) -> None:
                                           BatchItem.item_id.in_(ids[start:start + 5_000])).values(done=True))
 
 
-def _mark_done(s: Session, item_id: int, settings: QueueSettings, batch_id: int | None) -> None:
+def mark_done(s: Session, item_id: int, settings: QueueSettings, batch_id: int | None) -> None:
     """Bring the item's ``done`` flag in batch ``batch_id`` up to date: labeled enough, or skipped by enough people."""
     if batch_id is not None:
         s.execute(_update_done(), {"batch": batch_id, "item": item_id, "skip_limit": settings.skip_limit})
@@ -400,7 +400,7 @@ def undo_last(s: Session, annotator_id: int, settings: QueueSettings, now: datet
         Assignment.outcome.in_(("label", "skip", "unsure"))))
     if answered is not None:
         s.execute(update(Assignment).where(Assignment.id == answered).values(outcome="undone"))
-        _mark_done(s, last.item_id, settings, current_batch(s))
+        mark_done(s, last.item_id, settings, current_batch(s))
     s.execute(update(Assignment).where(Assignment.annotator_id == annotator_id, Assignment.answered_at.is_(None))
               .values(expires_at=now))
     if not _taken(s, last.item_id, annotator_id, settings, now)[1]:  # else the item went on to someone else meanwhile
