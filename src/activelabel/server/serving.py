@@ -274,7 +274,7 @@ def empty_reason(state, s) -> str:
 def progress(s, caller: Caller) -> dict:
     midnight = now().replace(hour=0, minute=0, second=0, microsecond=0)
     mine = queue.annotator_progress(s, caller.annotator_id, midnight)
-    return {"today": mine["today"], "left": mine["left"], "size": mine["size"]}
+    return {"today": mine["today"], "passed": mine["passed"], "left": mine["left"], "size": mine["size"]}
 
 
 def next_for(state, caller: Caller) -> tuple[dict | None, dict]:
@@ -285,7 +285,7 @@ def next_for(state, caller: Caller) -> tuple[dict | None, dict]:
         with store.session(readonly=True) as s:
             stop = budget_stop(state, s)
         if stop:
-            return None, {"today": 0, "left": 0, "size": 0, "empty": stop}
+            return None, {"today": 0, "passed": 0, "left": 0, "size": 0, "empty": stop}
     with store.session() as s:
         served = queue.serve_next(s, caller.annotator_id, state.settings, now())
     with store.session(readonly=True) as s:

@@ -433,13 +433,29 @@ def batch_progress(s: Session) -> dict:
 
 
 @cache
-def _answered_since():
-    return answered_since(WHO, bindparam("since"))
+def _answers_since():
+    """Labels and passes (skip, unsure) annotator ``who`` gave since ``since``, and how many of each they undid
+    since then (two index lookups on ``ix_annotations_annotator_time``, the undone ones by primary key)."""
+    undone = aliased(Annotation)
+    given = (select(func.coalesce(func.sum(case((Annotation.answer == "label", 1), else_=0)), 0),
+                    func.coalesce(func.sum(case((Annotation.answer.in_(("skip", "unsure")), 1), else_=0)), 0))
+             .where(Annotation.annotator_id == WHO, Annotation.created_at >= bindparam("since")))
+    taken_back = (select(func.coalesce(func.sum(case((undone.answer == "label", 1), else_=0)), 0),
+                         func.coalesce(func.sum(case((undone.answer.in_(("skip", "unsure")), 1), else_=0)), 0))
+                  .select_from(Annotation).join(undone, undone.id == Annotation.retracts_id)
+                  .where(Annotation.annotator_id == WHO, Annotation.created_at >= bindparam("since"),
+                         Annotation.answer == "retract", undone.created_at >= bindparam("since")))
+    return given, taken_back
 
 
 def annotator_progress(s: Session, annotator_id: int, since: datetime) -> dict:
-    """What the labeling page shows: the annotator's answers since ``since``, and the batch's progress."""
-    return {"today": s.scalar(_answered_since(), {"who": annotator_id, "since": since}) or 0, **batch_progress(s)}
+    """What the labeling page shows: the annotator's labels and passes (skip, unsure) since ``since``, not
+    counting undone ones, and the batch's progress."""
+    given, taken_back = _answers_since()
+    params = {"who": annotator_id, "since": since}
+    labels, passes = s.execute(given, params).one()
+    undone_labels, undone_passes = s.execute(taken_back, params).one()
+    return {"today": int(labels - undone_labels), "passed": int(passes - undone_passes), **batch_progress(s)}
 
 
 def _active_annotators(now: datetime, idle: timedelta):
