@@ -18,10 +18,12 @@ import pandas as pd
 from activelabel.errors import (
     EmptyLabelError,
     MissingColumnError,
+    NestedValueError,
     NonNumericColumnError,
     SingleClassError,
     UnreadableFileError,
 )
+from activelabel.files import first_nested
 
 __all__ = ["LabeledData", "BUILTIN", "load_labeled", "featurize_text", "featurize_table"]
 
@@ -69,11 +71,13 @@ def load_labeled(source: str, *, label_column: str = "label", text_column: str |
     if label_column not in frame.columns:
         raise MissingColumnError(
             f"{path}: no label column {label_column!r}; columns are {', '.join(map(str, frame.columns))}")
+    _single(frame, label_column, path, "a label")
     y = _labels(frame[label_column], path, first_line=2 if suffix == ".csv" else 0)
     if text_column is not None:
         if text_column not in frame.columns:
             raise MissingColumnError(
                 f"{path}: no text column {text_column!r}; columns are {', '.join(map(str, frame.columns))}")
+        _single(frame, text_column, path, "a text")
         X, how = featurize_text(frame[text_column].fillna("").astype(str).tolist(), random_state)
     else:
         columns = feature_columns or [c for c in frame.columns if c != label_column]
@@ -83,6 +87,8 @@ def load_labeled(source: str, *, label_column: str = "label", text_column: str |
                 f"{path}: no feature column {missing[0]!r}; columns are {', '.join(map(str, frame.columns))}")
         if not columns:
             raise MissingColumnError(f"{path}: no feature column besides the label {label_column!r}")
+        for c in columns:
+            _single(frame, c, path, "a number or a category")
         X, how = featurize_table(frame[columns], path, categorical_ok=feature_columns is not None)
     return LabeledData(X=X, y=y, name=path.stem, features=how)
 
@@ -108,6 +114,15 @@ def _read_table(path: Path, suffix: str) -> pd.DataFrame:
     if frame.empty:
         raise UnreadableFileError(f"{path}: no rows")
     return frame
+
+
+def _single(frame: pd.DataFrame, column: str, path: Path, what: str) -> None:
+    """Refuse a list or an object (a Parquet list column) where ``column`` needs single values."""
+    i = first_nested(frame[column])
+    if i is not None:
+        found = "an object" if isinstance(frame[column].iloc[i], dict) else "a list"
+        where = f"line {i + 2}" if path.suffix.lower() == ".csv" else f"row {i + 1}"  # as a person counts them
+        raise NestedValueError(f"{path}: {where}: column {column!r} holds {found}, not {what}")
 
 
 def _load_npz(path: Path, label_column: str) -> LabeledData:
@@ -162,7 +177,9 @@ def featurize_text(texts: list[str], random_state: int = 0, n_components: int = 
     except ValueError as error:  # empty vocabulary
         raise NonNumericColumnError(f"text column has no usable words: {error}") from None
     k = min(n_components, sparse.shape[1] - 1, sparse.shape[0] - 1)
-    dense = TruncatedSVD(n_components=max(k, 1), random_state=random_state).fit_transform(sparse)
+    if k < 1:  # one term (or one text): nothing to reduce, and truncated SVD needs two columns
+        return sparse.toarray(), f"TF-IDF ({sparse.shape[1]} terms, not reduced)"
+    dense = TruncatedSVD(n_components=k, random_state=random_state).fit_transform(sparse)
     return normalize(dense), f"TF-IDF ({sparse.shape[1]} terms) -> truncated SVD ({dense.shape[1]} dims)"
 
 

@@ -38,6 +38,9 @@ __all__ = [
     "BusyError",
     "UnwritableFileError",
     "UnknownItemError",
+    "UnstorableValueError",
+    "ModelMissingError",
+    "NestedValueError",
 ]
 
 
@@ -105,6 +108,10 @@ class NonNumericColumnError(DataError):
     """A feature column that holds text or categories where numbers were expected."""
 
 
+class NestedValueError(DataError):
+    """A list or an object (a Parquet list column, a JSON array) where single values are needed; names row and column."""
+
+
 class ModelImportError(ActiveLabelError, ImportError):
     """A model import path that does not name an importable classifier."""
 
@@ -142,7 +149,7 @@ class NotTrainedError(ProjectError):
 
 
 class StoreError(ActiveLabelError, RuntimeError):
-    """The project's database cannot be opened or reached."""
+    """The project's database cannot be opened, reached or written (read-only, damaged, disk full); names it."""
 
 
 class BusyError(ProjectError):
@@ -155,3 +162,11 @@ class UnwritableFileError(ActiveLabelError, OSError):
 
 class UnknownItemError(ProjectError):
     """An item id that the project does not have; names the id."""
+
+
+class UnstorableValueError(ActiveLabelError, ValueError):
+    """A value the database cannot store: text with a NUL byte, longer than its column, an integer beyond 64 bits."""
+
+
+class ModelMissingError(NotTrainedError):
+    """The saved model of the latest cycle is missing or unreadable; the message says to train it again."""

@@ -21,10 +21,11 @@ from activelabel.errors import (
     EmptyFileError,
     MalformedFileError,
     MissingColumnError,
+    NestedValueError,
     UnreadableFileError,
 )
 
-__all__ = ["Records", "read_records", "FORMATS"]
+__all__ = ["Records", "read_records", "first_nested", "FORMATS"]
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet",
            ".pq": "parquet"}
@@ -49,6 +50,23 @@ class Records:
             if c is not None and c not in self.frame.columns:
                 have = ", ".join(map(str, self.frame.columns))
                 raise MissingColumnError(f"{self.path}: no column {c!r}; columns are {have}")
+
+    def require_single(self, *columns: str | None, what: str = "a single value") -> None:
+        """Raise :class:`NestedValueError` for the first row holding a list or an object in one of ``columns``."""
+        for c in columns:
+            if c is not None and c in self.frame.columns:
+                i = first_nested(self.frame[c])
+                if i is not None:
+                    found = "an object" if isinstance(self.frame[c].iloc[i], dict) else "a list"
+                    raise NestedValueError(f"{self.where(i)}: column {c!r} holds {found}, not {what}")
+
+
+def first_nested(values: pd.Series) -> int | None:
+    """The position of the first list, tuple, array or dict in ``values`` (Parquet list columns, JSON arrays), or None."""
+    if values.dtype != object:
+        return None
+    nested = values.map(lambda v: isinstance(v, (dict, list, tuple, np.ndarray))).to_numpy(bool)
+    return int(np.flatnonzero(nested)[0]) if nested.any() else None
 
 
 def _decode(path: Path, raw: bytes) -> str:

@@ -14,9 +14,13 @@ so new items cost only their own featurization.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 import shutil
+import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -112,14 +116,43 @@ class FeatureCache:
 
     :meth:`get` returns the rows of the asked items, computing and appending
     only those not cached yet. Chunks are written to a temporary name and
-    renamed, so a crash never leaves a half-written chunk behind.
+    renamed, so a crash never leaves a half-written chunk behind. The cache
+    is only a cache: when a chunk cannot be read (damaged, truncated, of
+    another shape) :meth:`get` computes every row again (TF-IDF and table
+    features depend on the whole collection, so a part cannot be recomputed
+    alone), and a chunk that cannot be written (a full disk, a read-only
+    folder) is simply not kept.
     """
 
     def __init__(self, root: Path):
         self.root = Path(root)
 
+    def _chunks(self, version: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], bool]:
+        """The readable chunks of ``version`` as (ids, X), in order, and whether any was unreadable (and removed).
+
+        Chunks must agree on the number of columns; on a disagreement every
+        chunk of the version goes (which of them is right cannot be told).
+        """
+        folder = self.root / version
+        paths = sorted(folder.glob("chunk-*.npz")) if folder.is_dir() else []
+        parts = []
+        for path in paths:
+            part = _read_chunk(path)
+            if part is None:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            else:
+                parts.append(part)
+        if len({X.shape[1] for _, X in parts}) > 1:
+            shutil.rmtree(folder, ignore_errors=True)
+            return [], True
+        return parts, len(parts) < len(paths)
+
     def get(self, version: str, item_ids: np.ndarray, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        ids, X = self.load(version)
+        ids, X, damaged = self._rows(version)
+        if damaged:  # computed again, whole
+            shutil.rmtree(self.root / version, ignore_errors=True)
+            ids, X = np.empty(0, dtype=np.int64), None
         item_ids = np.asarray(item_ids, dtype=np.int64)
         missing = np.setdiff1d(item_ids, ids)
         if len(missing):
@@ -133,29 +166,40 @@ class FeatureCache:
         return X[pos]
 
     def load(self, version: str) -> tuple[np.ndarray, np.ndarray | None]:
-        folder = self.root / version
-        chunks = sorted(folder.glob("chunk-*.npz")) if folder.is_dir() else []
-        if not chunks:
-            return np.empty(0, dtype=np.int64), None
-        parts = [np.load(c) for c in chunks]
-        return np.concatenate([p["ids"] for p in parts]), np.vstack([p["X"] for p in parts])
+        """The readable cached rows of ``version``: item ids (ascending) and their matrix (None when none)."""
+        ids, X, _ = self._rows(version)
+        return ids, X
+
+    def _rows(self, version: str) -> tuple[np.ndarray, np.ndarray | None, bool]:
+        parts, damaged = self._chunks(version)
+        if not parts:
+            return np.empty(0, dtype=np.int64), None, damaged
+        ids = np.concatenate([i for i, _ in parts])
+        X = np.vstack([X for _, X in parts])
+        ids, first = np.unique(ids, return_index=True)  # a row cached twice (two processes at once) counts once
+        return ids, X[first], damaged
 
     def dimension(self, version: str) -> int | None:
         """The number of columns of the cached rows of ``version``, or None when none are cached."""
-        folder = self.root / version
-        chunks = sorted(folder.glob("chunk-*.npz")) if folder.is_dir() else []
-        if not chunks:
-            return None
-        with np.load(chunks[0]) as part:
-            return int(part["X"].shape[1])
+        parts, _ = self._chunks(version)
+        return int(parts[0][1].shape[1]) if parts else None
 
     def put(self, version: str, ids: np.ndarray, X: np.ndarray) -> None:
+        """Keep rows ``X`` of ``ids`` in a new chunk; when it cannot be written (disk full), keep nothing."""
         folder = self.root / version
-        folder.mkdir(parents=True, exist_ok=True)
-        n = len(list(folder.glob("chunk-*.npz")))
-        tmp = folder / f".chunk-{n:06d}.tmp.npz"
-        np.savez(tmp, ids=np.asarray(ids, dtype=np.int64), X=X)
-        tmp.replace(folder / f"chunk-{n:06d}.npz")
+        tmp = None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            numbers = [int(m.group(1)) for c in folder.glob("chunk-*.npz")
+                       if (m := re.fullmatch(r"chunk-(\d+)\.npz", c.name))]
+            n = max(numbers, default=-1) + 1
+            tmp = folder / f".chunk-{n:06d}.{os.getpid()}.tmp.npz"
+            np.savez(tmp, ids=np.asarray(ids, dtype=np.int64), X=X)
+            tmp.replace(folder / f"chunk-{n:06d}.npz")
+        except OSError:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
 
     def _drop_stale(self, version: str) -> None:
         """Remove older fingerprinted versions of the same featurizer (they can never be asked for again)."""
@@ -165,3 +209,16 @@ class FeatureCache:
         for other in self.root.glob(f"{m.group(1)}-*"):
             if other.name != version:
                 shutil.rmtree(other, ignore_errors=True)
+
+
+def _read_chunk(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """A chunk's (ids, X) when it is whole and well formed: int ids, a 2-D finite float matrix of as many rows."""
+    try:
+        with np.load(path, allow_pickle=False) as part:
+            ids, X = part["ids"], part["X"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
+        return None
+    if (ids.ndim != 1 or X.ndim != 2 or len(ids) != len(X) or not np.issubdtype(ids.dtype, np.integer)
+            or not np.issubdtype(X.dtype, np.floating) or not np.isfinite(X).all()):
+        return None
+    return ids.astype(np.int64), X

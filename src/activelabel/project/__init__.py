@@ -10,11 +10,14 @@ batches), :mod:`.curation` (retiring items) and :mod:`.reporting` (status and ex
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+from itertools import takewhile
 from pathlib import Path
 
 import numpy as np
 
-from activelabel.errors import ProjectExistsError
+from activelabel.errors import ActiveLabelError, InvalidParameterError, ProjectExistsError, UnwritableFileError
 from activelabel.models.featurizers import FeatureCache
 from activelabel.project import curation, features, ingest, issuing, reporting, training
 from activelabel.project import state as _state
@@ -26,15 +29,41 @@ __all__ = ["Config", "Project", "init_project", "CONFIG_FILE"]
 
 
 def init_project(folder: str | Path, labels: list[str], *, db: str | None = None, **settings) -> Project:
-    """Create a project in ``folder``: config file, database (migrated), models and features folders."""
+    """Create a project in ``folder``: config file and database (migrated).
+
+    When it fails (a database that cannot be opened, a full disk) it
+    leaves nothing behind: the folders and the SQLite file it created are removed.
+    """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InvalidParameterError(f"{folder} is a file, not a folder: give a new or empty folder for the project")
     if (folder / CONFIG_FILE).exists():
         raise ProjectExistsError(f"{folder} already holds a project ({CONFIG_FILE} exists)")
     config = Config(labels=[str(x).strip() for x in labels], db=db or "", **settings)
     config.check()
-    folder.mkdir(parents=True, exist_ok=True)
-    store = open_store(config.db or sqlite_url(folder / DB_FILE))  # fails before anything is written
-    config.write(folder / CONFIG_FILE)
+    created = list(takewhile(lambda p: not p.exists(), (folder, *folder.parents)))  # folders made here
+    db_file = None if config.db or (folder / DB_FILE).exists() else folder / DB_FILE  # a SQLite file made here
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UnwritableFileError(f"cannot create the project folder {folder}: {error.strerror or error}") from None
+    try:
+        store = open_store(config.db or sqlite_url(folder / DB_FILE))
+        try:
+            config.write(folder / CONFIG_FILE)
+        except OSError as error:
+            store.close()
+            raise UnwritableFileError(f"cannot write {folder / CONFIG_FILE}: {error.strerror or error}; "
+                                      "no project was created") from None
+    except ActiveLabelError:
+        if created:
+            shutil.rmtree(created[-1], ignore_errors=True)
+        elif db_file is not None:
+            for path in (db_file, db_file.with_name(DB_FILE + "-wal"), db_file.with_name(DB_FILE + "-shm"),
+                         (folder / CONFIG_FILE).with_suffix(".tmp")):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        raise
     return Project(folder, config, store)
 
 

@@ -18,7 +18,7 @@ from activelabel.errors import (
 )
 from activelabel.store import items as item_store
 from activelabel.store import queue
-from activelabel.store.schema import utcnow
+from activelabel.store.schema import Item, utcnow
 
 if TYPE_CHECKING:
     from activelabel.project import Project
@@ -30,7 +30,9 @@ def _resolve(s, external_ids: Iterable[str]) -> dict[str, tuple[int, bool]]:
     ids = [str(i).strip() for i in external_ids]
     if not ids or not all(ids):
         raise InvalidParameterError("give at least one item id (and no empty ones)")
-    found = item_store.find_items(s, ids)
+    # an id the database could not hold (a NUL byte, too long) names no item: not looked up (PostgreSQL refuses it)
+    limit = Item.__table__.c.external_id.type.length
+    found = item_store.find_items(s, [i for i in ids if "\x00" not in i and len(i) <= limit])
     missing = [i for i in ids if i not in found]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""

@@ -3,14 +3,21 @@
 Every import is one transaction: it lands whole or not at all, vectors
 included. Everything that can refuse an import (a file that does not fit
 the project: another kind of item, other table columns, non-finite
-numbers, vectors of another length) is checked before the first write,
-and the config file is written only after the transaction committed.
+numbers, vectors of another length, values the database cannot hold)
+is checked before the first write. A change of the config file is
+written inside the transaction and renamed into place once it committed,
+so a full disk fails the import whole and the config never runs ahead.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
+import math
+import os
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,10 +34,13 @@ from activelabel.errors import (
     NonNumericColumnError,
     ShapeMismatchError,
     UnknownLabelError,
+    UnstorableValueError,
+    UnwritableFileError,
 )
-from activelabel.files import Records, read_records
+from activelabel.files import Records, first_nested, read_records
 from activelabel.project.config import CONFIG_FILE
 from activelabel.store import leases, queue, repo, vectors
+from activelabel.store.schema import Annotation, Annotator, Item, ItemVector
 
 if TYPE_CHECKING:
     from activelabel.project import Project
@@ -72,11 +82,18 @@ def import_items(project: Project, path: str | Path, *, text_column: str | None 
                                     "or --feature-columns")
     records.require(text_column, image_column, id_column, label_column, embedding_column,
                     *(feature_columns or []))
+    records.require_single(id_column, what="an id")
+    records.require_single(text_column, what="a text")
+    records.require_single(image_column, what="an image path")
+    records.require_single(label_column, what="a label")
     kind = "text" if text_column else "image" if image_column else "row"
     column = text_column or image_column or feature_columns[0]
     chosen = featurizer or project.config.featurizer or {"text": "tfidf", "image": "pixels", "row": "table"}[kind]
     if embedding_column:
         chosen = f"precomputed:{embedding_column}"
+        _check_name(embedding_column, "precomputed:", ItemVector.featurizer, f"{records.path}: embedding column name")
+    if label_column:
+        _check_name(records.path.name, _SOURCE, Annotation.source, f"{records.path}: file name")
     if project.config.featurizer and chosen != project.config.featurizer:
         raise InvalidParameterError(f"this project's items use the {project.config.featurizer!r} features; "
                                     f"this import would need {chosen!r}")
@@ -98,7 +115,7 @@ def import_items(project: Project, path: str | Path, *, text_column: str | None 
         raise DuplicateIdError(f"{records.where(int(row['row']))}: id {row['external_id']!r} was already used "
                                f"at {records.unit} {int(records.lines[int(row['row_first'])])} for different content")
 
-    with project.store.session() as s:
+    with _ConfigChange(project) as change, project.store.session() as s:
         leases.lock(s, "import")  # two imports at once (PostgreSQL) see each other's items, never race
         # Everything that can refuse the import is read and checked before the first write.
         _check_fits(project, s, records, kind, column, feature_columns, chosen, embedding_column, X)
@@ -138,15 +155,99 @@ def import_items(project: Project, path: str | Path, *, text_column: str | None 
         if labels is not None:
             id_of = dict(zip(known["external_id"], known["id"])) | dict(zip(added["external_id"], added["id"]))
             n_labels = _store_import_labels(s, records, payload, labels, id_of)
-    if not project.config.featurizer or (image_column and str(Path(path).resolve().parent) not in project.config.image_dirs):
-        project.config.featurizer = chosen
-        if image_column:
-            project.config.image_dirs = sorted({*project.config.image_dirs, str(Path(path).resolve().parent)})
-        project.config.write(project.folder / CONFIG_FILE)
+        config = project.config
+        if not config.featurizer or (image_column and str(Path(path).resolve().parent) not in config.image_dirs):
+            image_dirs = config.image_dirs
+            if image_column:
+                image_dirs = sorted({*image_dirs, str(Path(path).resolve().parent)})
+            change.write(dataclasses.replace(config, featurizer=chosen, image_dirs=image_dirs))
     counts = {"new": int(len(new)), "existing": int(len(merged) - len(new)), "test": int(n_test), "labels": n_labels}
     if X is not None:
         counts["repaired"] = int(len(repair))
     return counts
+
+
+class _ConfigChange:
+    """A new config for the project, written beside the config file inside the import's transaction and put
+    in place once the transaction committed, so neither lands without the other (a full disk fails the
+    write, which rolls the import back; the rename after the commit needs no space)."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.config = None
+        self.pending: Path | None = None
+
+    def write(self, config) -> None:
+        # a name of its own: two imports at once never write the same temporary file
+        self.pending = self.project.folder / f".{CONFIG_FILE}.{os.getpid()}.{secrets.token_hex(4)}.pending"
+        try:
+            config.write(self.pending)
+        except OSError as error:
+            self._drop()
+            raise UnwritableFileError(f"cannot write {self.project.folder / CONFIG_FILE}: "
+                                      f"{error.strerror or error}; nothing was imported") from None
+        self.config = config
+
+    def _drop(self) -> None:
+        for path in (self.pending, self.pending.with_suffix(".tmp")):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        self.pending = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        if self.pending is None:
+            return
+        if kind is not None:
+            self._drop()
+            return
+        os.replace(self.pending, self.project.folder / CONFIG_FILE)
+        self.project.config = self.config
+
+
+_SOURCE = "import:"  # answers stored from a file have the source "import:<file name>"
+
+
+def _source(records: Records) -> str:
+    return _SOURCE + records.path.name
+
+
+def _check_name(name: str, prefix: str, field, what: str) -> None:
+    """Refuse a name stored as ``prefix + name`` in ``field`` when the column cannot hold it."""
+    room = field.type.length - len(prefix)
+    if len(name) > room:
+        raise UnstorableValueError(f"{what} {name[:20]!r}... is {len(name)} characters long; at most {room} fit "
+                                   "in the database")
+
+
+def _unstorable(values: pd.Series, field) -> tuple[int | None, str | None]:
+    """The position of the first of ``values`` the database cannot store in ``field``, and why (or None, None).
+
+    PostgreSQL refuses a NUL byte in text and a string longer than its
+    column; SQLite would store both, so both are refused on either, alike.
+    """
+    text = values.astype(str).reset_index(drop=True)
+    nul = text.str.find("\x00").to_numpy()
+    if (nul >= 0).any():
+        i = int(np.flatnonzero(nul >= 0)[0])
+        return i, f"holds a NUL byte (\\x00) at character {nul[i] + 1}, which the database cannot store"
+    limit = getattr(field.type, "length", None)
+    if limit:
+        lengths = text.str.len().to_numpy()
+        if (lengths > limit).any():
+            i = int(np.flatnonzero(lengths > limit)[0])
+            return i, f"is {lengths[i]} characters long ({text.iloc[i][:20]!r}...); at most {limit} fit"
+    return None, None
+
+
+def _check_storable(records: Records, values: pd.Series, field, what: str, rows=None) -> None:
+    """Refuse the first of ``values`` (row ``rows[k]`` of the file, default ``k``) that ``field`` cannot hold."""
+    i, problem = _unstorable(values, field)
+    if problem:
+        row = i if rows is None else int(np.asarray(rows)[i])
+        raise UnstorableValueError(f"{records.where(row)}: {what} {problem}")
 
 
 def _check_fits(project: Project, s, records: Records, kind: str, column: str, feature_columns, chosen: str,
@@ -182,9 +283,8 @@ def _check_table(records: Records, columns: list[str]) -> None:
     for c in columns:
         values = records.frame[c]
         if values.dtype == object:
-            nested = values.map(lambda v: isinstance(v, (dict, list, tuple, np.ndarray))).to_numpy(bool)
-            if nested.any():
-                i = int(np.flatnonzero(nested)[0])
+            i = first_nested(values)
+            if i is not None:
                 what = "an object" if isinstance(values.iloc[i], dict) else "a list"
                 raise NonNumericColumnError(f"{records.where(i)}: column {c!r} holds {what}, not a number or "
                                             "a category")
@@ -208,7 +308,7 @@ def _file_hash(path: Path) -> str:
 
 def _store_import_labels(s, records: Records, payload: pd.DataFrame, labels: pd.Series, id_of) -> int:
     """Labels given in an items file, stored as answers from that file, unless already imported (from any file)."""
-    source = f"import:{records.path.name}"
+    source = _source(records)
     given = pd.DataFrame({"item_id": payload["external_id"].map(id_of), "label": labels}).dropna()
     given = given.drop_duplicates("item_id")
     given = given.assign(annotator_id=None, answer="label")
@@ -264,8 +364,16 @@ def import_labels(project: Project, path: str | Path, *, id_column: str = "id", 
     from activelabel.interchange import parse_answers
 
     records = read_records(path)
+    records.require_single(id_column, what="an id")
+    records.require_single(label_column, what="a label")
+    records.require_single(annotator_column, what="a name")
+    records.require_single(seconds_column, what="a number")
     answers = parse_answers(records, id_column=id_column, label_column=label_column,
                             annotator_column=annotator_column, seconds_column=seconds_column)
+    _check_name(records.path.name, _SOURCE, Annotation.source, f"{records.path}: file name")
+    named = answers["annotator"].notna().to_numpy()
+    _check_storable(records, answers["annotator"][named], Annotator.name, "annotator name",
+                    rows=answers["row"].to_numpy()[named])
     is_label = (answers["answer"] == "label").to_numpy()
     text = answers["label"].astype(object).where(answers["label"].notna(), "").astype(str)
     empty = is_label & (text.str.strip() == "").to_numpy()
@@ -301,7 +409,7 @@ def import_labels(project: Project, path: str | Path, *, id_column: str = "id", 
         })
         fresh = rows[~_already_imported(s, rows)]
         if len(fresh):
-            source = f"import:{records.path.name}"
+            source = _source(records)
             repo.add_annotations(s, [
                 {"item_id": int(item), "annotator_id": None if pd.isna(ann) else int(ann), "answer": answer,
                  "label": label, "seconds": None if np.isnan(sec) else float(sec), "source": source}
@@ -318,6 +426,8 @@ def import_labels(project: Project, path: str | Path, *, id_column: str = "id", 
 
 def _test_count(test_size, n_new: int) -> int:
     """Default: the smaller of 500 items and 10% of the new items."""
+    if test_size is not None and not (isinstance(test_size, (int, float)) and math.isfinite(test_size)):
+        raise InvalidParameterError(f"--test-size must be a fraction in [0, 1) or a count, got {test_size!r}")
     if n_new == 0:
         return 0
     if test_size is None:
@@ -345,11 +455,14 @@ def _payloads(records: Records, kind: str, text_column, image_column, feature_co
             raise EmptyLabelError(f"{records.where(int(np.flatnonzero(empty.to_numpy())[0]))}: "
                                   f"empty text in column {text_column!r}")
         texts = texts.astype(str)
+        _check_storable(records, texts, Item.text, f"column {text_column!r}")
         out["text"] = texts.to_numpy()
         out["content_hash"] = _hash(t.encode() for t in texts)
     elif kind == "image":
         base = records.path.resolve().parent
         paths, digests = [], []
+        _check_storable(records, frame[image_column].astype(object).where(frame[image_column].notna(), ""), Item.image,
+                        f"column {image_column!r}")
         for i, value in enumerate(frame[image_column]):
             if value is None or (isinstance(value, float) and np.isnan(value)) or not str(value).strip():
                 raise MissingImageError(f"{records.where(i)}: empty image path in column {image_column!r}")
@@ -379,6 +492,7 @@ def _external_ids(records: Records, id_column: str | None, hashes: pd.Series) ->
         raise EmptyLabelError(f"{records.where(int(np.flatnonzero(empty.to_numpy())[0]))}: empty id "
                               f"in column {id_column!r}")
     ids = ids.astype(str).str.strip()
+    _check_storable(records, ids, Item.external_id, f"column {id_column!r}: id")
     return pd.Series([i[:-2] if i.endswith(".0") and i[:-2].lstrip("-").isdigit() else i for i in ids])
 
 

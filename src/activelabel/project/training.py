@@ -10,6 +10,7 @@ served.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from activelabel.errors import BusyError, SingleClassError
+from activelabel.errors import BusyError, ModelMissingError, SingleClassError, StoreError, UnwritableFileError
 from activelabel.project.features import item_features
 from activelabel.project.state import labeled_rows, money_spent, state
 from activelabel.store import leases, queue, repo
@@ -52,7 +53,10 @@ def training_lease(project: Project):
     try:
         yield keeper
     finally:
-        keeper.stop()
+        # Releasing is best effort: when the database cannot take this write (a full disk), the training's
+        # own outcome is what to report, and the lease is taken over once this process is gone.
+        with contextlib.suppress(StoreError):
+            keeper.stop()
 
 
 def train(project: Project, progress: Callable[[str], None] = lambda _: None, *, force: bool = False) -> dict:
@@ -86,7 +90,8 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
     items = st.items
     good = [c for c in st.cycles if c.error is None and c.model_version is not None]
     mark = int(st.events["id"].max()) if len(st.events) else 0
-    if good and not force and (good[-1].details or {}).get("answer_mark") == mark:
+    if (good and not force and (good[-1].details or {}).get("answer_mark") == mark
+            and _has_model(project, good[-1])):  # a model file gone (models/ deleted) or damaged is trained again
         return {"nothing_new": True, "cycle": good[-1].model_version,
                 "reason": f"no new answers since cycle {good[-1].model_version}: nothing to train "
                           "(use --force to retrain anyway)"}
@@ -115,10 +120,16 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
     stop_pred = predict_proba_aligned(model, X[stop_rows], classes).argmax(axis=1) if len(stop_rows) else stop_rows
     version = max([c.model_version or 0 for c in st.cycles], default=0) + 1
     model_path = project.folder / "models" / f"model-v{version}.joblib"
-    model_path.parent.mkdir(exist_ok=True)
     tmp = model_path.with_suffix(f".{os.getpid()}.tmp")
-    joblib.dump({"model": model, "classes": list(classes), "featurizer": project.config.featurizer}, tmp)
-    os.replace(tmp, model_path)
+    try:
+        model_path.parent.mkdir(exist_ok=True)
+        joblib.dump({"model": model, "classes": list(classes), "featurizer": project.config.featurizer}, tmp)
+        os.replace(tmp, model_path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise UnwritableFileError(f"cannot write the model file {model_path}: {error.strerror or error}; "
+                                  "nothing was recorded") from None
     progress("select")
     size = project.config.batch_size
     batch = select(project, model, X, items, st, train_rows, train["label"].to_numpy(dtype=str), size,
@@ -129,7 +140,7 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
     def num(x):
         return None if x is None or not np.isfinite(x) else float(x)
 
-    with project.store.session() as s:
+    with _unless_recorded(model_path), project.store.session() as s:
         queue.lock_queue(s)
         # Items answered, retired or issued while the model trained are left out, so that every
         # published item can be served and the batch can close.
@@ -154,6 +165,17 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
             "accuracy": num(metrics.accuracy), "accuracy_ci": [num(v) for v in metrics.accuracy_ci],
             "macro_f1": num(metrics.macro_f1), "batch": core, "reserve": len(keep) - core,
             "seconds": time.perf_counter() - t0}
+
+
+@contextmanager
+def _unless_recorded(model_path):
+    """Remove the model file just saved when its cycle cannot be recorded (a full disk fails the commit)."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            model_path.unlink()
+        raise
 
 
 def _stop_set(project: Project, items, good) -> np.ndarray:
@@ -266,12 +288,39 @@ def record_failure(project: Project, error: str) -> None:
                        money_spent=0.0)
 
 
-def latest_model(project: Project):
-    """The newest saved model, or None before the first cycle."""
+def _load_model(project: Project, cycle):
+    """The model a cycle saved; :class:`ModelMissingError` when its file is missing or unreadable."""
     import joblib
 
+    path = project.folder / (cycle.model_path or "")
+    try:
+        return joblib.load(path)["model"]
+    except FileNotFoundError:
+        problem = "is missing"
+    except Exception as error:  # joblib and pickle raise many types for a damaged file
+        lines = str(error).strip().splitlines()
+        problem = f"cannot be read ({type(error).__name__}{': ' + lines[0] if lines else ''})"
+    raise ModelMissingError(f"the model of cycle {cycle.model_version} ({path}) {problem}: "
+                            "run activelabel train to train it again")
+
+
+def _has_model(project: Project, cycle) -> bool:
+    try:
+        _load_model(project, cycle)
+    except ModelMissingError:
+        return False
+    return True
+
+
+def latest_model(project: Project):
+    """The newest saved model, or None before the first cycle.
+
+    Raises
+    ------
+    ModelMissingError
+        When the newest cycle's model file is missing or unreadable (a deleted ``models/`` folder); the
+        message says to train again.
+    """
     with project.store.session(readonly=True) as s:
         history = [c for c in repo.cycles(s) if c.model_path]
-    if not history:
-        return None
-    return joblib.load(project.folder / history[-1].model_path)["model"]
+    return _load_model(project, history[-1]) if history else None
