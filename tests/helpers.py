@@ -111,3 +111,13 @@ def make_sms_project(tmp_path, db_url=None, n=300, test_size=60, seed_pool=40, s
     p.train()
     p.close()
     return tmp_path / "proj"
+
+
+def set_config(folder, **values):
+    """Change settings in the project's ``activelabel.toml`` (read at the next open or ``serve``)."""
+    import tomllib
+
+    import tomli_w
+
+    path = folder / "activelabel.toml"
+    path.write_text(tomli_w.dumps(tomllib.loads(path.read_text()) | values))

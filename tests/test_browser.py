@@ -1,29 +1,11 @@
 """A real headless Chromium (Debian's, driven by Playwright) against a real uvicorn process."""
 
 import re
-import shutil
-import tomllib
 
-import pytest
-import tomli_w
-from helpers import Server, make_sms_project
-from playwright.sync_api import expect, sync_playwright
+from helpers import Server, make_sms_project, set_config
+from playwright.sync_api import expect
 
 from activelabel.project import Project
-
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    path = shutil.which("chromium")
-    assert path, "Debian's chromium is required (.ci/run installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
-
 
 def web_events(folder):
     with Project.open(folder) as p:
@@ -77,14 +59,6 @@ def test_label_with_the_keyboard_undo_and_admin(tmp_path, browser):
         assert admin_page.locator("svg").count() >= 1
         expect(admin_page.locator("#advice")).to_contain_text("continue")
         page.close()
-
-
-def set_config(folder, **values):
-    """Change settings in the project's ``activelabel.toml`` (read at the next ``serve``)."""
-    path = folder / "activelabel.toml"
-    raw = tomllib.loads(path.read_text())
-    raw.update(values)
-    path.write_text(tomli_w.dumps(raw))
 
 
 def log_in(context, url, token):

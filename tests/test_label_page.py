@@ -2,37 +2,14 @@
 instead of swallowed, guidelines, history and corrections, the model's suggestion, notes, long and
 spoofing texts, dark mode and the phone layout."""
 
-import shutil
-import tomllib
 
 import pandas as pd
-import pytest
-import tomli_w
-from helpers import Server, make_sms_project
-from playwright.sync_api import expect, sync_playwright
+from helpers import Server, make_sms_project, set_config
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from activelabel.project import Project, init_project
 from activelabel.store.schema import Annotation, Assignment, ItemNote
-
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    path = shutil.which("chromium")
-    assert path, "Debian's chromium is required (.ci/run installs it)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
-        yield b
-        b.close()
-
-
-def set_config(folder, **values):
-    path = folder / "activelabel.toml"
-    path.write_text(tomli_w.dumps(tomllib.loads(path.read_text()) | values))
-
 
 def log_in(page, url, token):
     page.goto(url + "/login")

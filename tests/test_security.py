@@ -9,27 +9,20 @@ HTTP on a public address, 64-bit ids, and revocation that ends open sessions.
 
 import re
 import select
-import shutil
 import socket
 import subprocess
 import sys
 import time
-import tomllib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Thread
 
 import httpx
 import pytest
-import tomli_w
-from helpers import Server, bearer, free_port, make_sms_project, run_cli
-from playwright.sync_api import expect, sync_playwright
+from helpers import Server, bearer, free_port, make_sms_project, run_cli, set_config
+from playwright.sync_api import expect
 
 from activelabel.project import Project
 from activelabel.server.auth import Guard, Caller
-
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
 
 @pytest.fixture(scope="module")
 def team(tmp_path_factory):
@@ -200,42 +193,32 @@ setTimeout(() => document.getElementById("f").submit(), 300);
         pass
 
 
-def test_csrf_from_a_page_on_another_port_changes_nothing(team):
+def test_csrf_from_a_page_on_another_port_changes_nothing(team, browser):
     folder, tokens, server = team
-    path = shutil.which("chromium")
-    assert path, "Debian's chromium is required (.ci/run installs it)"
     Attacker.target = server.url
     evil = ThreadingHTTPServer(("127.0.0.1", free_port()), Attacker)
     Thread(target=evil.serve_forever, daemon=True).start()
+    context = browser.new_context()
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
-            page = browser.new_context().new_page()
-            page.goto(server.url + "/login")
-            page.fill("#token", tokens["ann"])
-            page.click("button[type=submit]")
-            page.wait_for_url(server.url + "/label")
-            page.click("button.label >> nth=0")  # one real answer, which the attacker would like to undo
-            expect(page.locator("#today")).not_to_have_text("0")
-            before = web_answers(folder)
-            responses = []
-            attack = page.context.new_page()
-            attack.on("response", lambda r: responses.append((r.url, r.status)))
-            attack.goto(f"http://127.0.0.1:{evil.server_port}/")
-            attack.wait_for_timeout(1500)
-            browser.close()
+        page = context.new_page()
+        page.goto(server.url + "/login")
+        page.fill("#token", tokens["ann"])
+        page.click("button[type=submit]")
+        page.wait_for_url(server.url + "/label")
+        page.click("button.label >> nth=0")  # one real answer, which the attacker would like to undo
+        expect(page.locator("#today")).not_to_have_text("0")
+        before = web_answers(folder)
+        responses = []
+        attack = context.new_page()
+        attack.on("response", lambda r: responses.append((r.url, r.status)))
+        attack.goto(f"http://127.0.0.1:{evil.server_port}/")
+        attack.wait_for_timeout(1500)
     finally:
+        context.close()
         evil.shutdown()
     assert web_answers(folder) == before  # no undo, no answer
     hits = [(u, s) for u, s in responses if u.startswith(server.url)]
     assert hits and all(s == 403 for u, s in hits), hits  # the form post reached the server, and was refused
-
-
-def set_config(folder, **values):
-    path = folder / "activelabel.toml"
-    raw = tomllib.loads(path.read_text())
-    raw.update(values)
-    path.write_text(tomli_w.dumps(raw))
 
 
 def test_secure_cookie_over_tls_and_through_a_trusted_proxy(tmp_path):

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 import numpy as np
-from sqlalchemy import and_, bindparam, case, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from activelabel.errors import InvalidParameterError
