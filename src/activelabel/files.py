@@ -63,7 +63,7 @@ class Records:
 
 def first_nested(values: pd.Series) -> int | None:
     """The position of the first list, tuple, array or dict in ``values`` (Parquet list columns, JSON arrays), or None."""
-    if values.dtype != object:
+    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=True) == "string":  # the usual case, fast
         return None
     nested = values.map(lambda v: isinstance(v, (dict, list, tuple, np.ndarray))).to_numpy(bool)
     return int(np.flatnonzero(nested)[0]) if nested.any() else None

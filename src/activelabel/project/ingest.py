@@ -228,17 +228,17 @@ def _unstorable(values: pd.Series, field) -> tuple[int | None, str | None]:
     PostgreSQL refuses a NUL byte in text and a string longer than its
     column; SQLite would store both, so both are refused on either, alike.
     """
-    text = values.astype(str).reset_index(drop=True)
-    nul = text.str.find("\x00").to_numpy()
+    text = values.reset_index(drop=True)  # strings (a value of another type is never refused)
+    nul = text.str.find("\x00").to_numpy(np.float64, na_value=-1)
     if (nul >= 0).any():
         i = int(np.flatnonzero(nul >= 0)[0])
-        return i, f"holds a NUL byte (\\x00) at character {nul[i] + 1}, which the database cannot store"
+        return i, f"holds a NUL byte (\\x00) at character {int(nul[i]) + 1}, which the database cannot store"
     limit = getattr(field.type, "length", None)
     if limit:
-        lengths = text.str.len().to_numpy()
+        lengths = text.str.len().to_numpy(np.float64, na_value=0)
         if (lengths > limit).any():
             i = int(np.flatnonzero(lengths > limit)[0])
-            return i, f"is {lengths[i]} characters long ({text.iloc[i][:20]!r}...); at most {limit} fit"
+            return i, f"is {int(lengths[i])} characters long ({text.iloc[i][:20]!r}...); at most {limit} fit"
     return None, None
 
 

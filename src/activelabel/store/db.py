@@ -68,7 +68,7 @@ class Store:
         except OverflowError as error:
             if "SQLite INTEGER" not in str(error):
                 raise
-            raise UnstorableValueError(f"a number is too large for the database: {error} (ids are 64-bit)") from None
+            raise UnstorableValueError(f"the database refused a value: {error} (its integers are 64-bit)") from None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -208,8 +208,7 @@ def database_error(error: DBAPIError, url, *, opening: bool = False, wrote: bool
     shown = shown_url(url)
     if isinstance(error, SQLDataError) and not opening:
         # a value PostgreSQL refuses (too long for its column, a NUL byte, a number out of range)
-        return UnstorableValueError(f"the database cannot store a value: {text}" + ("; nothing was changed" if wrote
-                                                                                   else ""))
+        return UnstorableValueError(f"the database refused a value: {text}" + ("; nothing was changed" if wrote else ""))
     hint = next((h for key, h in _HINTS + (_OPENING_HINTS if opening else ()) if key in text.lower()), None)
     what = "cannot open database" if opening else "database"
     return StoreError(f"{what} {shown}: {text}" + (f" ({hint})" if hint else "")
