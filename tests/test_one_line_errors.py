@@ -383,7 +383,7 @@ def test_two_imports_at_once_into_a_database_not_yet_migrated(tmp_path, pg_url, 
     command = [sys.executable, "-m", "activelabel.cli", "import", str(folder), str(sms_csv), "--text-column", "text",
                "--id-column", "id"]
     runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
-    results = [(p.wait(), p.stdout.read(), p.stderr.read()) for p in runs]
+    results = [(p.returncode, out, err) for p in runs for out, err in [p.communicate()]]
     for code, _, err in results:
         assert code == 0, err
     assert sum("imported 4,534 new items" in out for _, out, _ in results) == 1
