@@ -513,3 +513,11 @@ def test_tfidf_project_whose_texts_give_a_single_term(tmp_path):
                    "--label-column", "label", "--test-size", "5").returncode == 0
     out = run_cli("train", folder)
     assert out.returncode == 0 and "cycle 1:" in out.stdout, out.stderr
+
+
+def test_disk_full_during_export(project, tmp_path):
+    """An export that does not fit says so in one line, leaves no file (and no temporary one) behind."""
+    out = run_limited(40_000, "export", project, tmp_path / "out.json", "--format", "labelstudio")
+    one_line_error(out, "out.json", "cannot write")
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("out", ".out"))]
+    assert run_cli("export", project, tmp_path / "out.json", "--format", "labelstudio").returncode == 0

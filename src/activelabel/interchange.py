@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -163,28 +164,43 @@ def _writable(path: Path) -> None:
         raise UnwritableFileError(f"{path}: the folder {path.parent} does not exist")
 
 
+@contextmanager
+def _replacing(path: Path):
+    """Write to a hidden file beside ``path`` and move it into place when done, so a failed write (a full
+    disk, no permission) leaves ``path`` as it was, no temporary file behind, and one readable error."""
+    _writable(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise UnwritableFileError(f"{path}: cannot write: {error.strerror or error}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_export(items: pd.DataFrame, path: Path, fmt: str | None, *, labels: list[str],
                  model_version: int | None) -> int:
     """Write ``items`` (external_id, split, kind, text, image, data, label, n_votes, prediction, confidence)."""
     fmt = _format(path, fmt)
-    _writable(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    if fmt in ("csv", "jsonl", "parquet"):
-        flat = _flat(items)
-        if fmt == "csv":
-            flat.to_csv(tmp, index=False)
-        elif fmt == "parquet":
-            flat.to_parquet(tmp, index=False)
-        else:
-            flat.to_json(tmp, orient="records", lines=True, force_ascii=False)
-    else:
-        with open(tmp, "w", encoding="utf-8") as out:
-            if fmt == "labelstudio":
-                json.dump([_ls_task(r, model_version) for r in items.itertuples()], out, ensure_ascii=False)
+    with _replacing(path) as tmp:
+        if fmt in ("csv", "jsonl", "parquet"):
+            flat = _flat(items)
+            if fmt == "csv":
+                flat.to_csv(tmp, index=False)
+            elif fmt == "parquet":
+                flat.to_parquet(tmp, index=False)
             else:
-                for r in items.itertuples():
-                    out.write(json.dumps(_prodigy_task(r, labels), ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+                flat.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        else:
+            with open(tmp, "w", encoding="utf-8") as out:
+                if fmt == "labelstudio":
+                    json.dump([_ls_task(r, model_version) for r in items.itertuples()], out, ensure_ascii=False)
+                else:
+                    for r in items.itertuples():
+                        out.write(json.dumps(_prodigy_task(r, labels), ensure_ascii=False) + "\n")
     return len(items)
 
 
@@ -229,7 +245,7 @@ def write_answers(events: pd.DataFrame, path: Path) -> int:
     which is added here: the event that undid an answer, so either end of a
     retraction leads to the other. Times are UTC. Returns the row count.
     """
-    _writable(path)
+    _writable(path)  # before the work, so a wrong folder is said at once
     out = events.copy()
     link = out.dropna(subset=["retracts"])
     by = pd.Series(link["event"].to_numpy(), index=link["retracts"].astype(np.int64).to_numpy())
@@ -237,14 +253,13 @@ def write_answers(events: pd.DataFrame, path: Path) -> int:
     out["retracts"] = out["retracts"].astype("Int64")
     out["time"] = pd.to_datetime(out["time"], utc=True)
     out = out[ANSWER_COLUMNS]
-    tmp = path.with_name(f".{path.name}.tmp")
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        out.to_parquet(tmp, index=False)
-    elif suffix in (".jsonl", ".ndjson"):
-        out.assign(time=out["time"].map(lambda t: t.isoformat())).to_json(
-            tmp, orient="records", lines=True, force_ascii=False)
-    else:
-        out.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with _replacing(path) as tmp:
+        if suffix == ".parquet":
+            out.to_parquet(tmp, index=False)
+        elif suffix in (".jsonl", ".ndjson"):
+            out.assign(time=out["time"].map(lambda t: t.isoformat())).to_json(
+                tmp, orient="records", lines=True, force_ascii=False)
+        else:
+            out.to_csv(tmp, index=False)
     return len(out)

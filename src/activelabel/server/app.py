@@ -18,7 +18,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from activelabel.errors import ActiveLabelError, BusyError
+from activelabel.errors import ActiveLabelError, BusyError, StoreError
 from activelabel.project import Project
 from activelabel.project.training import seed_batch
 from activelabel.server import admin, api, labeling, pages, review, team
@@ -95,7 +95,8 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
 
     @app.exception_handler(ActiveLabelError)
     async def bad_input(request: Request, exc: ActiveLabelError):
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        # the database failing (full disk, connection lost) is the server's trouble, not the request's
+        return JSONResponse({"detail": str(exc)}, status_code=503 if isinstance(exc, StoreError) else 400)
 
     return app
 
