@@ -22,7 +22,6 @@ from activelabel.models.featurizers import FeatureCache
 from activelabel.project import curation, features, ingest, issuing, reporting, training
 from activelabel.project import state as _state
 from activelabel.project.config import CONFIG_FILE, DB_FILE, Config, read_config
-from activelabel.store import repo
 from activelabel.store.db import Store, open_store, sqlite_url
 
 __all__ = ["Config", "Project", "init_project", "CONFIG_FILE"]
@@ -113,5 +112,8 @@ class Project:
     export = reporting.export
 
     def add_annotator(self, name: str, role: str = "annotator") -> str:
+        """Add a person (or bring back a revoked one); their token, shown once (see :mod:`activelabel.store.annotators`)."""
+        from activelabel.store import annotators
+
         with self.store.session() as s:
-            return repo.add_annotator(s, name, role)
+            return annotators.add(s, name, role)

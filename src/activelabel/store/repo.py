@@ -7,7 +7,6 @@ will do, so callers do not depend on the session still being open.
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -15,9 +14,7 @@ import pandas as pd
 from sqlalchemy import func, insert, select, union
 from sqlalchemy.orm import Session
 
-from activelabel.errors import InvalidParameterError
 from activelabel.store.schema import (
-    ROLES,
     Annotation,
     Annotator,
     Assignment,
@@ -30,7 +27,7 @@ from activelabel.store.schema import (
 
 __all__ = [
     "known_items", "items_state", "insert_items", "record_import", "add_annotations", "annotations_frame", "current_labels",
-    "items_frame", "add_annotator", "annotator_by_token", "annotator_ids", "hash_token", "add_cycle", "cycles",
+    "items_frame", "annotator_by_token", "annotator_ids", "hash_token", "add_cycle", "cycles",
     "add_batch", "count_imports", "settled_items", "newest_answer_id", "item_view", "served_to", "annotator_pace",
     "answer_count", "newest_good_cycle", "annotators_frame", "retired_times", "answers_export_frame",
 ]
@@ -145,20 +142,6 @@ def items_frame(s: Session, *, content: bool = True, ids: Iterable[int] | None =
 def hash_token(token: str) -> str:
     """SHA-256 of a token: tokens are long random strings, so a plain hash suffices (no password stretching)."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def add_annotator(s: Session, name: str, role: str = "annotator") -> str:
-    """Create an annotator and return their token; only its hash is stored."""
-    if role not in ROLES[:2]:
-        raise InvalidParameterError(f"role must be 'annotator' or 'admin', got {role!r}")
-    if not name.strip():
-        raise InvalidParameterError("annotator name must not be empty")
-    if s.scalar(select(Annotator.id).where(Annotator.name == name)) is not None:
-        raise InvalidParameterError(f"an annotator named {name!r} already exists")
-    token = secrets.token_urlsafe(24)
-    s.add(Annotator(name=name, role=role, token_hash=hash_token(token)))
-    s.flush()
-    return token
 
 
 def annotator_by_token(s: Session, token: str) -> Annotator | None:
