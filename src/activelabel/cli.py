@@ -350,7 +350,7 @@ def status(folder: ProjectDir,
 def export(
     folder: ProjectDir,
     out: Annotated[Path, typer.Argument(help="File to write (.csv, .jsonl, .parquet, .json for Label Studio).")],
-    fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl, parquet, labelstudio or prodigy.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="csv, jsonl, parquet, labelstudio, prodigy, or answers (every answer event, for auditing: .csv, .jsonl or .parquet).")] = None,
 ) -> None:
     """Export every item with its label and the latest model's prediction."""
     with _project(folder, f"exporting to {out}") as (project, _):
