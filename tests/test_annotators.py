@@ -62,9 +62,9 @@ def test_revoke_rotate_readd_and_roles_in_the_store(project):
     ann_id = person(p, "ann").id
     again = p.add_annotator("ann")  # a revoked name comes back under the same id, its answers kept
     assert person(p, "ann").id == ann_id and person(p, "ann").revoked_at is None and again != new_token
-    with p.store.session() as s:
-        with pytest.raises(InvalidParameterError, match="last admin"):
-            annotators.set_role(s, "boss", "annotator")
+    for change in (lambda s: annotators.set_role(s, "boss", "annotator"), lambda s: annotators.revoke(s, "boss", NOW)):
+        with p.store.session() as s, pytest.raises(InvalidParameterError, match="last admin"):
+            change(s)
     with p.store.session() as s:
         assert annotators.set_role(s, "ann", "admin") == "annotator"
         with pytest.raises(InvalidParameterError, match="no annotator named 'nobody'"):
@@ -74,6 +74,7 @@ def test_revoke_rotate_readd_and_roles_in_the_store(project):
 
 def test_the_cli_manages_the_team(tmp_path):
     folder = make_sms_project(tmp_path, n=120, test_size=20, seed_pool=10, seed_test=5, batch_size=10)
+    assert run_cli("annotator", "add", folder, "boss", "--role", "admin").returncode == 0
     out = run_cli("annotator", "add", folder, "ann")
     token = out.stdout.strip().splitlines()[-1]
     assert out.returncode == 0 and len(token) > 20

@@ -521,3 +521,24 @@ def test_disk_full_during_export(project, tmp_path):
     one_line_error(out, "out.json", "cannot write")
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(("out", ".out"))]
     assert run_cli("export", project, tmp_path / "out.json", "--format", "labelstudio").returncode == 0
+
+
+def test_export_over_a_link_or_a_device_is_refused(project, tmp_path):
+    (tmp_path / "real.csv").write_text("keep me")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "real.csv")
+    one_line_error(run_cli("export", project, tmp_path / "link.csv"), "link.csv", "not a regular file")
+    assert (tmp_path / "link.csv").is_symlink() and (tmp_path / "real.csv").read_text() == "keep me"
+    one_line_error(run_cli("export", project, tmp_path), "not a regular file")
+
+
+def test_serve_and_demo_on_a_busy_port_or_a_bad_host_say_so_in_one_line(project, tmp_path):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        one_line_error(run_cli("serve", project, "--port", port), f"cannot serve on 127.0.0.1:{port}")
+        one_line_error(run_cli("demo", tmp_path / "demo", "--port", port), f"cannot serve on 127.0.0.1:{port}")
+    assert not (tmp_path / "demo").exists()  # nothing built for a server that could not start
+    one_line_error(run_cli("serve", project, "--host", "999.1.1.1", "--port", "8123"), "cannot serve on 999.1.1.1")

@@ -486,6 +486,22 @@ def annotator_role(
     console.print(f"{name!r} was {before}, is now {role}", highlight=False)
 
 
+def _check_address(host: str, port: int) -> None:
+    """Fail in one line, before anything is taken or said, when ``host:port`` cannot be listened on."""
+    import socket
+
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as error:
+        fail(f"cannot serve on {host}: {getattr(error, 'strerror', None) or error}")
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as error:
+            fail(f"cannot serve on {host}:{port}: {error.strerror or error}")
+
+
 @app.command()
 def serve(
     folder: ProjectDir,
@@ -504,6 +520,7 @@ def serve(
         if path is not None and not path.is_file():
             fail(f"{path}: no such file")
     scheme = "https" if ssl_certfile else "http"
+    _check_address(host, port)
     try:
         application = create_app(folder, address=f"{scheme}://{host}:{port}/")
     except ActiveLabelError as error:
@@ -519,12 +536,13 @@ def serve(
 def demo(
     folder: Annotated[Path, typer.Argument(help="Where to put the demo project.")] = Path("activelabel-demo"),
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 8000,
 ) -> None:
     """Build a demo project from real SMS messages (once) and start the labeling app on it."""
     from activelabel.demo import build_demo
     from activelabel.server.app import create_app, run
 
+    _check_address(host, port)
     try:
         with console.status("building the demo project") as status:
             tokens = build_demo(folder, progress=lambda stage: status.update(f"demo: {stage}"))

@@ -162,6 +162,10 @@ def _flat(items: pd.DataFrame) -> pd.DataFrame:
 def _writable(path: Path) -> None:
     if not path.parent.is_dir():
         raise UnwritableFileError(f"{path}: the folder {path.parent} does not exist")
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        # the file is written beside and moved into place: that would replace a link or a device, not write to it
+        raise UnwritableFileError(f"{path}: exists and is not a regular file (a link, a folder or a device); "
+                                  "choose a new file name")
 
 
 @contextmanager

@@ -219,9 +219,20 @@ _RULES: dict[str, Callable[[object], str | None]] = {
     "session_idle_hours": _number(0, 24 * 365, above=True),
     "session_max_days": _number(0, 3650, above=True),
     "max_body_kb": _integer(1, 10_000_000),
-    "trusted_proxies": lambda value: None if isinstance(value, list) and all(isinstance(x, str) and x for x in value)
-    else "must be a list of addresses (strings), e.g. [\"127.0.0.1\"]",
+    "trusted_proxies": lambda value: None if isinstance(value, list) and all(_is_address(x) for x in value)
+    else "must be a list of IP addresses or networks, e.g. [\"127.0.0.1\", \"10.0.0.0/8\"]",
 }
+
+
+def _is_address(value) -> bool:
+    """An IP address or network, as uvicorn's proxy headers want them."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(value, strict=False)
+        return True
+    except (TypeError, ValueError):
+        return False
 
 
 def _show(value) -> str:

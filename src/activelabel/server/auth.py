@@ -75,16 +75,19 @@ class Guard:
         """After a revoke or a rotation in this process: look every token up again."""
         self.found.clear()
 
-    def check(self, address: str) -> None:
-        """429 when ``address`` used up its failed guesses."""
-        if not self.limiter.test(self.rule, address):
+    def failed(self, address: str) -> None:
+        """Count a failed guess from ``address``; 429 once it used up this minute's.
+
+        Only failures count and a right token always passes, so one stale
+        script or one guesser behind a shared address (a NAT, a proxy not
+        listed in ``trusted_proxies``) cannot lock the rest of the team out;
+        at 20 guesses a minute a 192-bit token stays out of reach.
+        """
+        if not self.limiter.hit(self.rule, address):
             stats = self.limiter.get_window_stats(self.rule, address)
             wait = max(1, int(stats.reset_time - time.time()))
             raise HTTPException(status_code=429, detail=f"too many failed logins from {address}; "
                                                         f"try again in {wait} s", headers={"Retry-After": str(wait)})
-
-    def failed(self, address: str) -> None:
-        self.limiter.hit(self.rule, address)
 
 
 def client_address(request: Request) -> str:
@@ -118,13 +121,11 @@ def authenticate(request: Request) -> Caller | None:
         found = state.guard.recall(digest)
         if found is not None:
             return found
-        address = client_address(request)
-        state.guard.check(address)
         with state.project.store.session(readonly=True) as s:
             row = annotators.active_by_token(s, token)
             found = None if row is None else Caller(row.id, row.name, row.role, None)
         if found is None:
-            state.guard.failed(address)
+            state.guard.failed(client_address(request))
             return None
         state.guard.remember(digest, found)
         return found
@@ -171,7 +172,12 @@ async def csrf_protect(request: Request) -> None:
     Checked from the cookie alone (no database), before the route runs, for
     forms and JSON alike; logging in is the one write without a session yet.
     """
-    if request.method in SAFE_METHODS or request.url.path == "/login":
+    if request.method in SAFE_METHODS:
+        return
+    if request.url.path == "/login":  # no session yet: a login from another site's page is refused by its origin
+        origin = request.headers.get("origin")
+        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+            raise HTTPException(status_code=403, detail="log in from this server's own login page")
         return
     if request.headers.get("authorization", "").lower().startswith("bearer "):
         return

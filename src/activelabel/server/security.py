@@ -23,7 +23,7 @@ HEADERS = [
                                  b"frame-ancestors 'none'"),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),  # not no-referrer: Chromium then sends "Origin: null" on forms
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 _NO_STORE = (b"cache-control", b"no-store")
@@ -84,15 +84,23 @@ class SecurityMiddleware:
             try:
                 await self.app(scope, capped_receive, unless_refused)
             except Exception:
-                if not refused:
+                if refused:
+                    pass
+                elif status["code"]:
+                    raise
+                else:  # a bug: answer 500 with the headers here, then let uvicorn log the traceback
+                    await self._answer(send_with_headers, 500, b'{"detail":"internal error"}')
                     raise
         client = scope.get("client") or ("-", 0)
         access_log.info('%s "%s %s" %s %.1f ms', client[0], scope["method"], scope["path"], status["code"],
                         (time.perf_counter() - started) * 1000)
 
     async def _refuse(self, send):
-        body = b'{"detail":"request body too large (limit %d KB)"}' % (self.max_body // 1024)
-        await send({"type": "http.response.start", "status": 413,
+        await self._answer(send, 413, b'{"detail":"request body too large (limit %d KB)"}' % (self.max_body // 1024))
+
+    @staticmethod
+    async def _answer(send, status: int, body: bytes):
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})

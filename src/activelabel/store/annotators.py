@@ -99,6 +99,8 @@ def revoke(s: Session, name: str, now: datetime) -> dict:
     row = _named(s, name)
     if row.revoked_at is not None:
         raise InvalidParameterError(f"{name!r} is already revoked (since {row.revoked_at:%Y-%m-%d %H:%M})")
+    if row.role == "admin" and _other_admins(s, row.id) == 0:
+        raise InvalidParameterError(f"{name!r} is the last admin; make someone else admin first")
     row.revoked_at, row.token_hash = now, None
     ended = _end_sessions(s, row.id, now)
     released = s.execute(update(Assignment).where(Assignment.annotator_id == row.id, Assignment.answered_at.is_(None),
@@ -121,12 +123,15 @@ def set_role(s: Session, name: str, role: str) -> str:
     """Make a person an annotator or an admin; returns the role they had."""
     _check_role(role)
     row = _named(s, name)
+    if row.role == "admin" and role != "admin" and _other_admins(s, row.id) == 0:
+        raise InvalidParameterError(f"{name!r} is the last admin; make someone else admin first")
     before, row.role = row.role, role
-    if before == "admin" and role != "admin":
-        admins = s.scalar(select(func.count()).where(Annotator.role == "admin", Annotator.revoked_at.is_(None)))
-        if not admins:
-            raise InvalidParameterError(f"{name!r} is the last admin; make someone else admin first")
     return before
+
+
+def _other_admins(s: Session, annotator_id: int) -> int:
+    return s.scalar(select(func.count()).where(Annotator.role == "admin", Annotator.revoked_at.is_(None),
+                                               Annotator.id != annotator_id)) or 0
 
 
 def active_by_token(s: Session, token: str) -> Annotator | None:
