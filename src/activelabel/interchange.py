@@ -168,23 +168,6 @@ def _writable(path: Path) -> None:
                                   "choose a new file name")
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells that a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``+cmd|...``) get a leading
-    apostrophe, as OWASP advises for CSV files people open in Excel; numbers are left alone."""
-    out = frame.copy()
-    for column in out.columns:
-        if pd.api.types.is_numeric_dtype(out[column]):
-            continue
-        values = out[column].astype(object)
-        risky = values.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_START))
-        if risky.any():
-            out[column] = values.where(~risky, "'" + values[risky].astype(str))
-    return out
-
-
 @contextmanager
 def _replacing(path: Path):
     """Write to a hidden file beside ``path`` and move it into place when done, so a failed write (a full
@@ -210,7 +193,7 @@ def write_export(items: pd.DataFrame, path: Path, fmt: str | None, *, labels: li
         if fmt in ("csv", "jsonl", "parquet"):
             flat = _flat(items)
             if fmt == "csv":
-                _spreadsheet_safe(flat).to_csv(tmp, index=False)
+                flat.to_csv(tmp, index=False)
             elif fmt == "parquet":
                 flat.to_parquet(tmp, index=False)
             else:
@@ -282,5 +265,5 @@ def write_answers(events: pd.DataFrame, path: Path) -> int:
             out.assign(time=out["time"].map(lambda t: t.isoformat())).to_json(
                 tmp, orient="records", lines=True, force_ascii=False)
         else:
-            _spreadsheet_safe(out).to_csv(tmp, index=False)
+            out.to_csv(tmp, index=False)
     return len(out)
