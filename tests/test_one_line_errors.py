@@ -428,8 +428,15 @@ def test_assignment_id_above_64_bits_is_not_a_500(project):
 
 # ---------------------------------------------------------------- arguments and files
 
+@pytest.fixture
+def sqlite_project(tmp_path):
+    """An empty project on SQLite, for refusals that happen before the database is touched."""
+    return new_project(tmp_path / "empty")
+
+
 @pytest.mark.parametrize("size", ["nan", "inf", "-inf", "1e300", "2.5"])
-def test_test_size_that_is_no_fraction_or_count(empty_project, tmp_path, size):
+def test_test_size_that_is_no_fraction_or_count(sqlite_project, tmp_path, size):
+    empty_project = sqlite_project
     pd.DataFrame({"id": ["a", "b"], "text": ["hello", "world"]}).to_csv(tmp_path / "t.csv", index=False)
     before = rows(database_url(empty_project))
     one_line_error(run_cli("import", empty_project, tmp_path / "t.csv", "--text-column", "text", "--test-size", size),
@@ -444,7 +451,8 @@ def test_simulate_test_size_infinity(tmp_path):
 
 @pytest.mark.parametrize("column, option, what", [
     ("text", "--text-column", "a text"), ("id", "--id-column", "an id"), ("label", "--label-column", "a label")])
-def test_parquet_list_column(empty_project, tmp_path, column, option, what):
+def test_parquet_list_column(sqlite_project, tmp_path, column, option, what):
+    empty_project = sqlite_project
     frame = pd.DataFrame({"id": ["a", "b", "c"], "text": ["x y", "y z", "z w"], "label": ["spam", "ham", None]})
     frame[column] = [["spam"], ["ham"], ["spam", "ham"]]
     frame.to_parquet(tmp_path / "list.parquet")
