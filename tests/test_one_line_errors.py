@@ -536,7 +536,8 @@ def test_export_over_a_link_or_a_device_is_refused(project, tmp_path):
     (tmp_path / "link.csv").symlink_to(tmp_path / "real.csv")
     one_line_error(run_cli("export", project, tmp_path / "link.csv"), "link.csv", "not a regular file")
     assert (tmp_path / "link.csv").is_symlink() and (tmp_path / "real.csv").read_text() == "keep me"
-    one_line_error(run_cli("export", project, tmp_path), "not a regular file")
+    (tmp_path / "folder.csv").mkdir()
+    one_line_error(run_cli("export", project, tmp_path / "folder.csv"), "folder.csv", "not a regular file")
 
 
 def test_serve_and_demo_on_a_busy_port_or_a_bad_host_say_so_in_one_line(project, tmp_path):
