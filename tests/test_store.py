@@ -225,9 +225,11 @@ def test_queue_lookups_use_their_indexes(tmp_path):
     store = open_store(sqlite_url(tmp_path / "plan.db"))
     now = datetime.now(UTC)
     with store.engine.connect() as conn:
+        given, taken_back = queue._answers_since()  # today's labels and passes, and the undone ones
         for statement, index in [(queue.open_assignment(1, now), "ix_assignments_open"),
-                                 (queue.answered_since(1, now), "ix_annotations_annotator_time")]:
-            compiled = statement.compile(conn)
+                                 (given.params(who=1, since=now), "ix_annotations_annotator_time"),
+                                 (taken_back.params(who=1, since=now), "ix_annotations_annotator_time")]:
+            compiled = statement.compile(conn, compile_kwargs={"render_postcompile": True})
             plan = " | ".join(row[-1] for row in conn.exec_driver_sql(
                 f"EXPLAIN QUERY PLAN {compiled}", tuple(None for _ in compiled.positiontup)))
             assert f"USING INDEX {index}" in plan or f"USING COVERING INDEX {index}" in plan, plan

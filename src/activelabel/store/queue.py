@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, aliased
 from activelabel.errors import InvalidParameterError
 from activelabel.store.schema import Annotation, Assignment, Batch, BatchItem, Item
 
-__all__ = ["QueueSettings", "Served", "lock_queue", "current_batch", "open_assignment", "answered_since",
+__all__ = ["QueueSettings", "Served", "lock_queue", "current_batch", "open_assignment",
            "serve_next", "heartbeat", "answer", "undo_last", "release_open_assignments", "batch_progress",
            "annotator_progress", "batch_closed", "held_items", "skipped_out", "pool_left", "pool_labeled",
            "test_target", "test_labeled", "answers_needed", "mark_imported", "mark_done"]
@@ -135,12 +135,6 @@ def open_assignment(annotator_id: int, now: datetime):
     return (select(Assignment.id, Assignment.item_id, Item.split).join(Item, Item.id == Assignment.item_id)
             .where(Assignment.annotator_id == annotator_id, Assignment.answered_at.is_(None),
                    Assignment.expires_at > now, Item.retired_at.is_(None)).order_by(Assignment.id.desc()).limit(1))
-
-
-def answered_since(annotator_id: int, since: datetime):
-    """How many answers the annotator gave since ``since`` (undos not counted), by ``ix_annotations_annotator_time``."""
-    return select(func.count()).where(Annotation.annotator_id == annotator_id, Annotation.created_at >= since,
-                                      Annotation.answer != "retract")
 
 
 def test_target(s: Session, settings: QueueSettings) -> int:
