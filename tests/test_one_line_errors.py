@@ -551,3 +551,28 @@ def test_serve_and_demo_on_a_busy_port_or_a_bad_host_say_so_in_one_line(project,
         one_line_error(run_cli("demo", tmp_path / "demo", "--port", port), f"cannot serve on 127.0.0.1:{port}")
     assert not (tmp_path / "demo").exists()  # nothing built for a server that could not start
     one_line_error(run_cli("serve", project, "--host", "999.1.1.1", "--port", "8123"), "cannot serve on 999.1.1.1")
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["serve", "p", "--port", "-1"], ["activelabel serve", "'--port'", "greater than or equal to 1"]),
+    (["query", "p", "-n", "nan"], ["activelabel query", "'-n'", "integer"]),
+    (["query", "p", "--bogus"], ["No such option: --bogus"]),
+    (["status"], ["Missing argument"]),
+    (["nonsense"], ["No such command"]),
+])
+def test_usage_errors_are_one_line_too(args, fragments, capsys):
+    """Typer's boxed usage panel becomes one line naming the command, with Click's exit code 2."""
+    from activelabel.cli import entry
+
+    with pytest.raises(SystemExit) as stop:
+        entry(args)
+    out = subprocess.CompletedProcess(args, stop.value.code, *capsys.readouterr())
+    assert out.returncode == 2
+    one_line_error(out, *fragments)
+
+
+def test_a_count_beyond_64_bits_is_refused_before_the_project_is_made(tmp_path):
+    """TOML holds 64-bit integers: a bigger batch size would make ``activelabel.toml`` unreadable elsewhere."""
+    out = run_cli("init", tmp_path / "p", "--labels", "a,b", "--batch-size", str(2**64))
+    one_line_error(out, "batch_size", "64-bit")
+    assert not (tmp_path / "p").exists()

@@ -6,6 +6,7 @@ on stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -557,5 +558,32 @@ def demo(
     run(application, host, port)
 
 
+def entry(args: list[str] | None = None) -> None:
+    """The console script: run the command line, with usage errors in one line.
+
+    Typer draws a usage error (``--port -1``, ``-n nan``, an unknown option) as a
+    boxed panel of five lines; teams grep logs and scripts read stderr, so it
+    becomes one line naming the command and the problem, exit code 2 as before.
+    """
+    # Typer vendors Click privately; its public BadParameter leads to Click's base classes either way.
+    usage_error, click_error = typer.BadParameter.__mro__[1:3]
+    try:
+        code = app(args=args, prog_name="activelabel", standalone_mode=False)
+    except click_error as error:
+        if type(error).__name__ == "NoArgsIsHelpError":  # a bare command group: its help, as Click prints it
+            error.show()
+            sys.exit(error.exit_code)
+        where = getattr(error, "ctx", None)
+        command = f"{where.command_path}: " if where is not None else ""
+        hint = f" (see '{where.command_path} --help')" if isinstance(error, usage_error) and where else ""
+        err.print(f"[bold red]error:[/] {command}{error.format_message()}{hint}", highlight=False,
+                  soft_wrap=True, markup=True)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        err.print("aborted", highlight=False)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    entry()

@@ -131,11 +131,16 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _integer(low: int, high: int | None = None) -> Callable[[object], str | None]:
+_TOML_INT = 2**63 - 1  # TOML's integers are 64-bit: a larger one would make the file unreadable elsewhere
+
+
+def _integer(low: int, high: int = _TOML_INT) -> Callable[[object], str | None]:
     """An int (not a bool, float or string) in [low, high]."""
     def rule(value):
-        if not _is_int(value) or value < low or (high is not None and value > high):
-            return f"must be an integer >= {low}" + ("" if high is None else f" and <= {high}")
+        if _is_int(value) and high == _TOML_INT < value:
+            return "is beyond the 64-bit integers a TOML file can hold"
+        if not _is_int(value) or value < low or value > high:
+            return f"must be an integer >= {low}" + ("" if high == _TOML_INT else f" and <= {high}")
         return None
     return rule
 
