@@ -225,3 +225,35 @@ def test_admin_page_fits_a_phone(tmp_path):
             assert wrapper.evaluate("e => getComputedStyle(e).overflowX") == "auto"
         finally:
             browser.close()
+
+
+def test_stopping_advice_never_compares_accuracies_on_different_test_sets(tmp_path):
+    """Twenty wrong test labels arrive between two cycles: accuracy falls some 40 points, which the plateau rule
+    used to read as "gained less than 0.5 points" and advise stopping. It now waits for three cycles on the new
+    test set, says so, and fires again once they agree."""
+    folder = make_sms_project(tmp_path, **SMALL)
+    truth = pd.read_csv(tmp_path / "sms.csv").set_index("id")["label"]
+    with Project.open(folder) as p:
+        items = p.state().items
+        pool = iter(items[(items["split"] == "pool") & items["label"].isna()]["external_id"])
+        test = items[(items["split"] == "test") & items["label"].isna()]["external_id"][:20]
+
+        def add(ids, flip=False):
+            labels = truth[ids].to_numpy()
+            labels = np.where(labels == "ham", "spam", "ham") if flip else labels
+            pd.DataFrame({"id": ids, "label": labels}).to_csv(tmp_path / "more.csv", index=False)
+            p.import_labels(tmp_path / "more.csv")
+            p.train()
+
+        add([next(pool)])
+        first = reporting.status(p)["latest"]["accuracy"]
+        add(list(test) + [next(pool)], flip=True)
+        status = reporting.status(p)
+        assert status["latest"]["accuracy"] < first - 0.2  # the fall the old rule called a plateau
+        assert not any(d["rule"] == "plateau" for d in status["stop"])
+        assert "test set changed at cycle 3" in status["advice"] and status["advice"].startswith("continue")
+        add([next(pool)])
+        add([next(pool)])
+        status = reporting.status(p)
+        assert [c["test_changed"] for c in status["curve"]] == [False, False, True, False, False]
+        assert any(d["rule"] == "plateau" for d in status["stop"]), status["advice"]

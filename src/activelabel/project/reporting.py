@@ -50,17 +50,25 @@ def status(project: Project, st: SimpleNamespace | None = None) -> dict:
     live = items[~retired]
     labeled = live["label"].notna()
     good = [c for c in st.cycles if c.error is None]
+    test_sets = cycle_test_sets(project, st, good)
+    counted = counted_cycles(good)
     history = [SimpleNamespace(cycle=c.model_version, accuracy=np.nan if c.accuracy is None else c.accuracy,
                                macro_f1=np.nan if c.macro_f1 is None else c.macro_f1,
                                labels_used=c.labels_used, money_spent=c.money_spent,
                                stop_predictions=np.array((c.details or {}).get("stop_predictions", [])))
-               for c in counted_cycles(good)]
-    rules = [Plateau(min_gain=0.5, patience=2), StabilizingPredictions(threshold=0.99, window=3)]
+               for c in counted]
+    # The plateau rule compares test accuracies, which only mean something on one test set: it sees the
+    # counted cycles since the test set last changed (labels added, corrected or retired), never across.
+    where = {id(c): k for k, c in enumerate(good)}
+    moved = _changes(counted, [test_sets[where[id(c)]] for c in counted])
+    since = max((k for k, flag in enumerate(moved) if flag), default=0)
+    plateau = Plateau(min_gain=0.5, patience=2)
+    rules = [StabilizingPredictions(threshold=0.99, window=3)]
     if project.config.label_budget:
         rules.append(LabelBudget(project.config.label_budget))
     if project.config.budget:
         rules.append(MoneyBudget(project.config.budget, min_purchase=project.config.price_per_label))
-    decisions = check_stopping(rules, history)
+    decisions = check_stopping([plateau], history[since:]) + check_stopping(rules, history)
     latest = good[-1] if good else None
     failed = st.cycles[-1] if st.cycles and st.cycles[-1].error is not None else None
     spent = money_spent(project, st.events)
@@ -70,6 +78,9 @@ def status(project: Project, st: SimpleNamespace | None = None) -> dict:
         advice = "stop: " + "; ".join(d.reason for d in decisions)
     else:
         advice = "continue: no stopping rule has fired"
+        if since and len(history) - since < plateau.patience + 1:
+            advice += (f" (the test set changed at cycle {history[since].cycle}: the plateau rule compares "
+                       f"accuracies on one test set only, so it waits for {plateau.patience + 1} cycles on it)")
     return {
         "items": int(len(items)), "pool": int((live["split"] == "pool").sum()),
         "test": int((live["split"] == "test").sum()), "retired": int(retired.sum()),
@@ -85,7 +96,7 @@ def status(project: Project, st: SimpleNamespace | None = None) -> dict:
         "curve": [{"cycle": c.model_version, "labels_used": c.labels_used, "accuracy": c.accuracy,
                    "accuracy_ci": [c.accuracy_low, c.accuracy_high], "test_labels": c.test_labels,
                    "test_changed": changed, "at": c.created_at}
-                  for c, changed in zip(good, _changes(good, cycle_test_sets(project, st, good)))],
+                  for c, changed in zip(good, _changes(good, test_sets))],
         "last_error": None if failed is None else {"at": failed.created_at, "error": failed.error},
         "money_spent": spent, "budget": project.config.budget or None,
         "budget_left": (project.config.budget - spent) if project.config.budget else None,
