@@ -434,3 +434,31 @@ def test_a_project_served_before_any_model_serves_a_random_seed_batch(tmp_path, 
             answer(c, token, r["item"], "label", truth_of[_external(tmp_path / "proj", r["item"]["item_id"])])
         else:
             pytest.fail("no first model from labels given in the app")
+
+
+def test_items_in_flight_never_overshoot_the_budget(project_dir):
+    """70 answers are paid (0.10 each) of a 7.50 budget: five more, and five people take one item each. The
+    first to answer asks for more and gets nothing ("out with people"): the rest of the budget is in flight.
+    Once all have answered, the budget is spent to the cent, never beyond, and reported as spent. A label
+    budget caps pool items the same way."""
+    configure(project_dir, budget=7.5, test_share=0.0)
+    with Project.open(project_dir) as p:
+        people = [p.add_annotator(f"p{k}") for k in range(5)]
+    labels = truth(project_dir)
+    with TestClient(create_app(project_dir, retrain=False)) as c:
+        held = [c.get("/api/next", headers=bearer(t)).json()["item"] for t in people]
+        assert all(item is not None for item in held)
+        answer(c, people[0], held[0], labels=labels)
+        more = c.get("/api/next", headers=bearer(people[0])).json()
+        assert more["item"] is None and "out with people" in more["progress"]["empty"]
+        for token, item in zip(people[1:], held[1:]):
+            answer(c, token, item, labels=labels)
+        done = c.get("/api/next", headers=bearer(people[0])).json()
+        assert done["item"] is None and "is spent" in done["progress"]["empty"]
+    with Project.open(project_dir) as p:
+        assert p.status()["money_spent"] == pytest.approx(7.5)
+
+    configure(project_dir, budget=0.0, label_budget=47)  # 45 pool items labeled: two more
+    with TestClient(create_app(project_dir, retrain=False)) as c:
+        two = [c.get("/api/next", headers=bearer(t)).json()["item"] for t in people[:3]]
+        assert two[0] is not None and two[1] is not None and two[2] is None

@@ -66,7 +66,10 @@ class Config:
 
         return QueueSettings(test_share=self.test_share, overlap_fraction=self.overlap_fraction,
                              overlap_annotators=self.overlap_annotators, assignment_minutes=self.assignment_minutes,
-                             skip_limit=self.skip_limit, test_target=self.test_target)
+                             skip_limit=self.skip_limit, test_target=self.test_target,
+                             answer_cap=math.floor(self.budget / self.price_per_label + 1e-9)
+                             if self.budget and self.price_per_label else None,
+                             label_cap=self.label_budget or None)
 
     def check(self) -> None:
         """Raise one readable error naming the first setting whose type or range is wrong, and its value."""

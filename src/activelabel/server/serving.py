@@ -248,12 +248,19 @@ def with_suggestion(state, item: dict | None, split: str) -> dict | None:
 
 
 def budget_stop(state, s) -> str | None:
-    """Why labeling must stop for money or labels, or None (checked only when a budget is set)."""
-    config = state.project.config
-    if config.budget and repo.answer_count(s) * config.price_per_label >= config.budget:
+    """Why nothing new is handed out for money or labels, or None: the budget is spent, or what is left of
+    it is out with people labeling now (checked only when a budget is set)."""
+    config, settings = state.project.config, state.settings
+    if settings.answer_cap is None and settings.label_cap is None:
+        return None
+    answers, held, labeled, held_pool = queue.budget_use(s, now())
+    if settings.answer_cap is not None and answers >= settings.answer_cap:
         return f"The labeling budget ({config.budget:,.2f}) is spent: there is nothing more to label."
-    if config.label_budget and queue.pool_labeled(s) >= config.label_budget:
+    if settings.label_cap is not None and labeled >= settings.label_cap:
         return f"The label budget ({config.label_budget:,} training labels) is reached: nothing more to label."
+    if queue.over_cap(s, settings, now()):
+        return ("What is left of the budget is out with people labeling now: if some of it comes back "
+                "unanswered, it is handed out again.")
     return None
 
 
@@ -280,12 +287,7 @@ def progress(s, caller: Caller) -> dict:
 def next_for(state, caller: Caller) -> tuple[dict | None, dict]:
     """The caller's item (served or re-served, with the model's suggestion when shown) and their progress;
     the queue's write lock is held only while assigning."""
-    store, config = state.project.store, state.project.config
-    if config.budget or config.label_budget:
-        with store.session(readonly=True) as s:
-            stop = budget_stop(state, s)
-        if stop:
-            return None, {"today": 0, "passed": 0, "left": 0, "size": 0, "empty": stop}
+    store = state.project.store
     with store.session() as s:
         served = queue.serve_next(s, caller.annotator_id, state.settings, now())
     with store.session(readonly=True) as s:

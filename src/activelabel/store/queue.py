@@ -46,6 +46,9 @@ class QueueSettings:
     assignment_minutes : idle time; an unanswered assignment expires after it (a heartbeat renews it).
     skip_limit : an item skipped or marked unsure by this many people leaves the batch.
     test_target : labeled test items wanted; 0 means every test item.
+    answer_cap, label_cap : the answers the money budget pays for, and the training labels of the label
+        budget (None: no cap). An item is handed out only while answers (or pool labels) plus the items
+        out with people stay below the cap, so the items in flight cannot overshoot the budget.
     """
 
     test_share: float = 0.2
@@ -54,6 +57,8 @@ class QueueSettings:
     assignment_minutes: float = 5.0
     skip_limit: int = 2
     test_target: int = 0
+    answer_cap: int | None = None
+    label_cap: int | None = None
 
     @property
     def idle(self) -> timedelta:
@@ -235,6 +240,8 @@ def serve_next(s: Session, annotator_id: int, settings: QueueSettings, now: date
     if mine is not None:
         s.execute(_renew(), {"assignment": mine[0], "expires": now + settings.idle})
         return Served(*mine)
+    if (settings.answer_cap is not None or settings.label_cap is not None) and over_cap(s, settings, now):
+        return None
     batch_id, served = s.execute(_batch_and_served(), {"who": annotator_id}).one()
     test_first = _want_test(served, settings, batch_id)
     for source in (["test", "pool"] if test_first else ["pool", "test"]):
@@ -248,6 +255,28 @@ def serve_next(s: Session, annotator_id: int, settings: QueueSettings, now: date
                 assigned_at=now, expires_at=now + settings.idle)).inserted_primary_key[0]
             return Served(int(new_id), item, source)
     return None
+
+
+def budget_use(s: Session, now: datetime) -> tuple[int, int, int, int]:
+    """Answers given (not undos), open assignments, labeled pool items, and open assignments on pool items."""
+    return tuple(s.execute(_budget_use(), {"now": now}).one())
+
+
+@cache
+def _budget_use():
+    held = select(func.count()).select_from(Assignment).where(_is_open(NOW))
+    return select(select(func.count()).select_from(Annotation).where(Annotation.answer != "retract")
+                  .scalar_subquery(), held.scalar_subquery(),
+                  select(func.count()).select_from(Item)
+                  .where(Item.split == "pool", Item.retired_at.is_(None), _labeled(Item.id)).scalar_subquery(),
+                  held.join(Item, Item.id == Assignment.item_id).where(Item.split == "pool").scalar_subquery())
+
+
+def over_cap(s: Session, settings: QueueSettings, now: datetime) -> bool:
+    """The budget is spent, or the rest of it is out with people: nothing new may be handed out."""
+    answers, held, labeled, held_pool = budget_use(s, now)
+    return (settings.answer_cap is not None and answers + held >= settings.answer_cap) or \
+        (settings.label_cap is not None and labeled + held_pool >= settings.label_cap)
 
 
 @cache
