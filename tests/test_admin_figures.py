@@ -21,7 +21,6 @@ from activelabel.store import queue, repo
 
 from helpers import Server, bearer, make_sms_project
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 SMALL = {"n": 150, "test_size": 40, "seed_pool": 30, "seed_test": 20, "batch_size": 10}
 
 
@@ -200,31 +199,27 @@ def test_times_read_as_people_read_them():
     assert ">just now<" in when(at, at) and when(None, at) == ""
 
 
-def test_admin_page_fits_a_phone(tmp_path):
+def test_admin_page_fits_a_phone(tmp_path, browser):
     """The admin page at 375 px wide: nothing wider than the screen; the wide annotator table scrolls in its card."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     folder = make_sms_project(tmp_path, **SMALL)
     with Project.open(folder) as p:
         boss = p.add_annotator("boss", "admin")
         for name in ("an annotator with a rather long name", "another-annotator-with-a-long-name"):
             p.add_annotator(name)
-    with Server(folder, log=tmp_path / "server.log") as server, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 375, "height": 740})
-            page.goto(server.url + "/login")
-            page.fill("#token", boss)
-            page.click("button[type=submit]")
-            expect(page).to_have_url(server.url + "/admin")
-            expect(page.locator("#annotators")).to_contain_text("another-annotator-with-a-long-name")
-            assert page.evaluate("document.documentElement.scrollWidth") <= 375
-            box = page.locator("#annotators-card").bounding_box()
-            assert box["x"] >= 0 and box["x"] + box["width"] <= 375
-            wrapper = page.locator("#annotators-card .scroll")
-            assert wrapper.evaluate("e => getComputedStyle(e).overflowX") == "auto"
-        finally:
-            browser.close()
+    with Server(folder, log=tmp_path / "server.log") as server:
+        page = browser.new_page(viewport={"width": 375, "height": 740})
+        page.goto(server.url + "/login")
+        page.fill("#token", boss)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(server.url + "/admin")
+        expect(page.locator("#annotators")).to_contain_text("another-annotator-with-a-long-name")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        box = page.locator("#annotators-card").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 375
+        wrapper = page.locator("#annotators-card .scroll")
+        assert wrapper.evaluate("e => getComputedStyle(e).overflowX") == "auto"
 
 
 def test_stopping_advice_never_compares_accuracies_on_different_test_sets(tmp_path):
