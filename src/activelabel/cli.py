@@ -32,8 +32,19 @@ app = typer.Typer(help="activelabel: the model picks which examples people label
 console = Console()
 err = Console(stderr=True)
 
+def _version(shown: bool) -> None:
+    if shown:
+        from activelabel import __version__
+
+        console.print(f"activelabel {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
     """activelabel: the model picks which examples people label next."""
 
 

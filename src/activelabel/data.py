@@ -24,8 +24,9 @@ from activelabel.errors import (
     UnreadableFileError,
 )
 from activelabel.files import first_nested
+from activelabel.models.featurizers import featurize_table, featurize_text
 
-__all__ = ["LabeledData", "BUILTIN", "load_labeled", "featurize_text", "featurize_table"]
+__all__ = ["LabeledData", "BUILTIN", "load_labeled"]
 
 BUILTIN = ("digits",)
 
@@ -159,58 +160,3 @@ def _labels(column: pd.Series, path: Path, first_line: int) -> np.ndarray:
     if len(classes) < 2:
         raise SingleClassError(f"{path}: column {column.name!r} has only one class ({classes[0].item()!r})")
     return values
-
-
-def featurize_text(texts: list[str], random_state: int = 0, n_components: int = 100) -> tuple[np.ndarray, str]:
-    """TF-IDF (unigrams and bigrams, sublinear tf) reduced by truncated SVD, rows L2-normalized.
-
-    The reduction gives the dense features that diversity strategies and
-    k-means need; the same features feed the model.
-    """
-    from sklearn.decomposition import TruncatedSVD
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.preprocessing import normalize
-
-    tfidf = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2, max_features=50_000)
-    try:
-        sparse = tfidf.fit_transform(texts)
-    except ValueError as error:  # empty vocabulary
-        raise NonNumericColumnError(f"text column has no usable words: {error}") from None
-    k = min(n_components, sparse.shape[1] - 1, sparse.shape[0] - 1)
-    if k < 1:  # one term (or one text): nothing to reduce, and truncated SVD needs two columns
-        return sparse.toarray(), f"TF-IDF ({sparse.shape[1]} terms, not reduced)"
-    dense = TruncatedSVD(n_components=k, random_state=random_state).fit_transform(sparse)
-    return normalize(dense), f"TF-IDF ({sparse.shape[1]} terms) -> truncated SVD ({dense.shape[1]} dims)"
-
-
-def featurize_table(frame: pd.DataFrame, path: Path | str = "", categorical_ok: bool = False) -> tuple[np.ndarray, str]:
-    """Numeric columns imputed (median) and scaled; categorical ones imputed and one-hot encoded."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
-    other = [c for c in frame.columns if c not in numeric]
-    if other and not categorical_ok:
-        col = other[0]
-        bad = frame[col].dropna()
-        row = int(np.flatnonzero(frame[col].notna().to_numpy())[0]) if len(bad) else 0
-        raise NonNumericColumnError(
-            f"{path}: column {col!r} is not numeric (value {str(bad.iloc[0])[:40]!r} in row {row}); "
-            "pass --text-column for text, or list it in --feature-columns to one-hot encode it")
-    all_empty = [c for c in numeric if frame[c].isna().all()]
-    if all_empty:
-        raise NonNumericColumnError(f"{path}: column {all_empty[0]!r} has no values")
-    parts = []
-    if numeric:
-        parts.append(("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric))
-    if other:
-        parts.append(("cat", make_pipeline(SimpleImputer(strategy="most_frequent"),
-                                           OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-                      other))
-    frame = frame.copy()
-    for c in other:  # plain objects with NaN for missing: what SimpleImputer and OneHotEncoder expect
-        frame[c] = frame[c].astype(object).where(frame[c].notna(), np.nan)
-    X = ColumnTransformer(parts).fit_transform(frame)
-    return np.asarray(X, dtype=np.float64), f"{len(numeric)} numeric (scaled) + {len(other)} one-hot columns"

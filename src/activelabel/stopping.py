@@ -25,6 +25,7 @@ __all__ = [
     "MaxCycles",
     "check_stopping",
     "prediction_kappas",
+    "DEFAULT_RULES",
 ]
 
 
@@ -164,3 +165,8 @@ class MaxCycles:
 def check_stopping(rules: Sequence, history: Sequence) -> list[StopDecision]:
     """Every rule that fires on ``history``, in the order given."""
     return [d for d in (rule.check(history) for rule in rules) if d is not None]
+
+
+# The rules a project's advice and a simulation's replay use: a plateau of under 0.5 points for 2 cycles,
+# and predictions on the stop set agreeing at kappa 0.99 over 3 cycles.
+DEFAULT_RULES = (Plateau(min_gain=0.5, patience=2), StabilizingPredictions(threshold=0.99, window=3))

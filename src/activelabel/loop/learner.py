@@ -39,7 +39,7 @@ from activelabel.models import (
 )
 from activelabel.stopping import LabelBudget, MoneyBudget, StopDecision, check_stopping
 from activelabel.strategies import STRATEGIES, Batch, select_batch
-from activelabel.strategies._checks import (
+from activelabel.strategies.checks import (
     check_batch_size,
     check_features,
     check_fraction,

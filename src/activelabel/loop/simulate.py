@@ -15,23 +15,13 @@ import numpy as np
 from joblib import Parallel, delayed
 from scipy import stats
 from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from activelabel.errors import InvalidParameterError
 from activelabel.loop.learner import ActiveLearner, CycleRecord, strategy_name
-from activelabel.stopping import Plateau, StabilizingPredictions, check_stopping
+from activelabel.models.loading import default_model
+from activelabel.stopping import DEFAULT_RULES, check_stopping
 
-__all__ = ["Curve", "SimulationResult", "simulate", "default_model", "normalized_aulc", "REPLAYED_RULES"]
-
-# Stopping rules replayed on every run to show where each would have stopped.
-REPLAYED_RULES = (Plateau(min_gain=0.5, patience=2), StabilizingPredictions(threshold=0.99, window=3))
-
-
-def default_model():
-    """Standardized features into a multinomial logistic regression."""
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+__all__ = ["Curve", "SimulationResult", "simulate", "normalized_aulc"]
 
 
 def normalized_aulc(labels, accuracy) -> float:
@@ -130,7 +120,7 @@ class SimulationResult:
     def stopping(self, strategy: str) -> dict:
         """Where each replayed stopping rule would have stopped: median labels, mean accuracy and money."""
         out = {}
-        for rule in REPLAYED_RULES:
+        for rule in DEFAULT_RULES:
             points = [_first_stop(rule, h) for h in self.histories[strategy]]
             hit = [p for p in points if p is not None]
             out[rule.name] = {

@@ -6,14 +6,12 @@ from importlib import import_module
 
 from activelabel.errors import ModelImportError
 
-__all__ = ["load_model"]
+__all__ = ["load_model", "default_model"]
 
 
 def load_model(path: str | None):
     """A classifier from an import path (``package.module.Class`` or ``package.module:Class``); None: the default."""
     if not path:
-        from activelabel.loop.simulate import default_model
-
         return default_model()
     module_name, _, attr = path.replace(":", ".").rpartition(".")
     try:
@@ -24,3 +22,12 @@ def load_model(path: str | None):
     if not hasattr(model, "fit"):
         raise ModelImportError(f"{path!r} is not a scikit-learn estimator (it has no fit)")
     return model
+
+
+def default_model():
+    """Standardized features into a multinomial logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))

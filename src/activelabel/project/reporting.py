@@ -36,13 +36,7 @@ def status(project: Project, st: SimpleNamespace | None = None) -> dict:
     Each point of ``curve`` carries ``test_labels`` and ``test_changed`` (its test set differs
     from the previous point's: other items, or other labels on them).
     """
-    from activelabel.stopping import (
-        LabelBudget,
-        MoneyBudget,
-        Plateau,
-        StabilizingPredictions,
-        check_stopping,
-    )
+    from activelabel.stopping import DEFAULT_RULES, LabelBudget, MoneyBudget, Plateau, check_stopping
 
     st = state(project) if st is None else st
     items = st.items
@@ -62,8 +56,8 @@ def status(project: Project, st: SimpleNamespace | None = None) -> dict:
     where = {id(c): k for k, c in enumerate(good)}
     moved = _changes(counted, [test_sets[where[id(c)]] for c in counted])
     since = max((k for k, flag in enumerate(moved) if flag), default=0)
-    plateau = Plateau(min_gain=0.5, patience=2)
-    rules = [StabilizingPredictions(threshold=0.99, window=3)]
+    plateau = next(rule for rule in DEFAULT_RULES if isinstance(rule, Plateau))
+    rules = [rule for rule in DEFAULT_RULES if rule is not plateau]
     if project.config.label_budget:
         rules.append(LabelBudget(project.config.label_budget))
     if project.config.budget:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import entr, rel_entr
 
-from activelabel.strategies._checks import check_samples
+from activelabel.strategies.checks import check_samples
 from activelabel.strategies.uncertainty import _entropy
 
 __all__ = ["vote_entropy", "consensus_entropy", "kl_disagreement", "bald"]

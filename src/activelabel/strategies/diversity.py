@@ -17,7 +17,7 @@ import numpy as np
 from scipy import sparse
 
 from activelabel.errors import EmptyPoolError
-from activelabel.strategies._checks import check_mask
+from activelabel.strategies.checks import check_mask
 
 __all__ = ["kcenter_greedy", "kmeans", "kmeans_select", "density"]
 

@@ -27,7 +27,7 @@ from activelabel.errors import (
     UnknownStrategyError,
 )
 from activelabel.strategies import committee, diversity, uncertainty
-from activelabel.strategies._checks import (
+from activelabel.strategies.checks import (
     check_batch_size,
     check_features,
     check_fraction,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from activelabel.strategies._checks import check_proba
+from activelabel.strategies.checks import check_proba
 
 __all__ = ["least_confident", "margin", "entropy"]
 
