@@ -48,6 +48,9 @@ def test_simulate_writes_a_report_that_parses(tmp_path, digits_csv):
                                  "--budget", "60", "--cost-per-label", "2", "--jobs", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "full-pool accuracy" in result.output and "baseline" in result.output
+    header = next(line for line in result.output.splitlines() if line.lstrip().startswith("strategy"))
+    assert header.split()[-6:] == ["plateau", "stop", "at", "stabilizing", "stop", "at"]
+    assert "p vs random" in header  # piped output keeps every column, whatever the width
 
     results = json.loads((out / "results.json").read_text())
     assert 0.8 < results["ceiling_accuracy"] <= 1.0
@@ -68,6 +71,14 @@ def test_simulate_writes_a_report_that_parses(tmp_path, digits_csv):
     for png in ("learning_curves.png", "aulc.png", "labels_to_99.png"):
         data = (out / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
+
+
+def test_simulate_json_prints_the_summary_alone_on_stdout(tmp_path):
+    out = run_cli("simulate", "digits", "--seeds", "1", "--budget", "40", "--jobs", "1", "--out", tmp_path, "--json")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary == json.loads((tmp_path / "results.json").read_text())
+    assert set(summary["strategies"]) == {"default", "random"} and "report.html" in out.stderr
 
 
 def test_missing_label_column(digits_csv):

@@ -83,6 +83,7 @@ def simulate(
     cost_per_label: Annotated[float, typer.Option(min=0, help="Price of one label.")] = 1.0,
     jobs: Annotated[int, typer.Option(help="Parallel processes (-1: every core).")] = -1,
     out: Annotated[Path, typer.Option(help="Folder for report.html, results.json and the plots.")] = Path("activelabel-out"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON (what results.json holds).")] = False,
 ) -> None:
     """Simulate active learning on labeled data against random sampling, with an HTML report."""
     from activelabel.data import load_labeled
@@ -111,43 +112,49 @@ def simulate(
     summary = result.summary()
     summary["data"] = {"source": data, "name": labeled.name, "items": int(len(labeled.y)),
                        "classes": int(len(np.unique(labeled.y))), "features": labeled.features}
-    _print_summary(summary)
+    if not as_json:
+        _print_summary(summary)
     paths = write_report(summary, out, title=labeled.name,
                          description=f"{len(labeled.y):,} items, {summary['data']['classes']} classes; "
                                      f"features: {labeled.features}")
-    console.print(f"report: {paths['html']}  numbers: {paths['json']}")
+    if as_json:  # stdout holds the JSON alone, for jq and scripts; where the files went goes to stderr
+        print(paths["json"].read_text())
+        err.print(f"report: {paths['html']}", highlight=False, soft_wrap=True)
+    else:
+        console.print(f"report: {paths['html']}  numbers: {paths['json']}", highlight=False, soft_wrap=True)
 
 
 def _print_summary(summary: dict) -> None:
+    """The summary and the accuracy per cycle: Rich tables on a terminal, plain text with every column
+    whatever the width otherwise (a file, a pipe, a CI log)."""
+    from activelabel.report import SUMMARY_COLUMNS, summary_rows
+
     ceiling = summary["ceiling_accuracy"]
-    table = Table(title=f"{summary['data']['name']}: full-pool accuracy {ceiling:.4f}; "
-                        f"{len(summary['seeds'])} seeds, medians over seeds")
-    for col in ("strategy", "AULC", "final acc.", "labels to 95%", "labels to 99%", "saved vs random (99%)",
-                "money saved", "p vs random", "plateau stop at"):
-        # names and "baseline" stay whole on narrow terminals; headers wrap instead
-        table.add_column(col, justify="left" if col == "strategy" else "right", min_width=8,
-                         no_wrap=col == "strategy")
-    for name, s in summary["strategies"].items():
-        plateau = s["stopping"]["plateau"]["labels"]
-        table.add_row(
-            name, f"{s['aulc_mean']:.4f}", f"{s['final_accuracy']:.3f}",
-            "-" if s["labels_to_95"] is None else f"{s['labels_to_95']:.0f}",
-            "-" if s["labels_to_99"] is None else f"{s['labels_to_99']:.0f}",
-            "baseline" if name == "random" else ("-" if s["savings_vs_random_99"] is None else f"{s['savings_vs_random_99']:.0%}"),
-            "-" if s["money_saved_vs_random_99"] is None or name == "random" else f"{s['money_saved_vs_random_99']:,.2f}",
-            "-" if s["p_value_vs_random"] is None else f"{s['p_value_vs_random']:.3g}",
-            "-" if plateau is None else f"{plateau:.0f}",
-        )
-    console.print(table)
+    title = (f"{summary['data']['name']}: full-pool accuracy {ceiling:.4f}; "
+             f"{len(summary['seeds'])} seeds, medians over seeds")
+    _print_table(title, SUMMARY_COLUMNS, summary_rows(summary))
     curves = {n: s["curve"] for n, s in summary["strategies"].items()}
-    acc = Table(title="Test accuracy per cycle (mean over seeds)")
-    acc.add_column("labels", justify="right")
-    for n in curves:
-        acc.add_column(n, justify="right")
     first = next(iter(curves.values()))
-    for i, labels in enumerate(first["labels"]):
-        acc.add_row(str(labels), *[f"{c['accuracy'][i]:.3f}" if i < len(c["accuracy"]) else "" for c in curves.values()])
-    console.print(acc)
+    rows = [[str(labels), *[f"{c['accuracy'][i]:.3f}" if i < len(c["accuracy"]) else "" for c in curves.values()]]
+            for i, labels in enumerate(first["labels"])]
+    _print_table("Test accuracy per cycle (mean over seeds)", ["labels", *curves], rows)
+
+
+def _print_table(title: str, columns, rows: list[list[str]]) -> None:
+    if not console.is_terminal:
+        import pandas as pd
+
+        console.print(title, highlight=False, soft_wrap=True)
+        console.print(pd.DataFrame(rows, columns=list(columns)).to_string(index=False), highlight=False,
+                      soft_wrap=True)
+        return
+    table = Table(title=title)
+    for col in columns:  # names stay whole on narrow terminals; headers wrap instead
+        table.add_column(col, justify="left" if col in ("strategy",) else "right", min_width=6,
+                         no_wrap=col == "strategy")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 # ---------------------------------------------------------------- labeling projects

@@ -84,29 +84,32 @@ def _plots(summary: dict, out: Path, title: str) -> dict[str, Path]:
     return paths
 
 
-def _table(summary: dict) -> str:
-    head = ("strategy", "AULC", "final acc.", "labels to 95%", "labels to 99%", "saved vs random (99%)",
-            "money saved (99%)", "p vs random", "plateau stop", "stabilizing stop")
+SUMMARY_COLUMNS = ("strategy", "AULC", "final acc.", "labels to 95%", "labels to 99%", "saved vs random (99%)",
+                   "money saved (99%)", "p vs random", "plateau stop at", "stabilizing stop at")
+
+
+def summary_rows(summary: dict) -> list[list[str]]:
+    """The summary's table, one row of text cells per strategy (columns :data:`SUMMARY_COLUMNS`): what the
+    command line, the HTML report and the benchmarks all show."""
     rows = []
     for name, s in summary["strategies"].items():
         stop = s["stopping"]
-        cells = (
-            name, f"{s['aulc_mean']:.4f}", f"{s['final_accuracy']:.3f}", _fmt(s["labels_to_95"], ".0f"),
-            _fmt(s["labels_to_99"], ".0f"),
+        rows.append([
+            name, f"{s['aulc_mean']:.4f}", f"{s['final_accuracy']:.3f}", _fmt(s["labels_to_95"], ".0f", "-"),
+            _fmt(s["labels_to_99"], ".0f", "-"),
             "baseline" if name == "random" else _fmt(s["savings_vs_random_99"], ".0%", "-"),
             "-" if name == "random" else _fmt(s["money_saved_vs_random_99"], ",.2f", "-"),
-            "-" if s["p_value_vs_random"] is None else f"{s['p_value_vs_random']:.3g}",
-            _stop_cell(stop["plateau"]), _stop_cell(stop["stabilizing_predictions"]),
-        )
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    return ("<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table>")
+            _fmt(s["p_value_vs_random"], ".3g", "-"),
+            _fmt(stop["plateau"]["labels"], ".0f", "-"), _fmt(stop["stabilizing_predictions"]["labels"], ".0f", "-"),
+        ])
+    return rows
 
 
-def _stop_cell(stop: dict) -> str:
-    if stop["labels"] is None:
-        return "did not fire"
-    return f"{stop['labels']:.0f} labels, acc. {stop['accuracy']:.3f}, spent {stop['money_spent']:,.2f}"
+def _table(summary: dict) -> str:
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                    for row in summary_rows(summary))
+    return ("<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in SUMMARY_COLUMNS)
+            + "</tr></thead><tbody>" + cells + "</tbody></table>")
 
 
 def write_report(summary: dict, out: Path, title: str, description: str = "") -> dict[str, Path]:
