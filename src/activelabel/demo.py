@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ DEMO_DATA = Path(__file__).parent / "demo_data" / "sms_spam.parquet"
 TOKENS = "demo-tokens.txt"
 
 
-def build_demo(folder: str | Path, progress=lambda _: None) -> dict[str, str]:
+def build_demo(folder: str | Path, progress: Callable[[str], object] = lambda _: None) -> dict[str, str]:
     """Create the demo project in ``folder`` (once) and return the tokens of its admin and its annotator.
 
     The seed set (40 pool items) and 100 test items get their true labels,

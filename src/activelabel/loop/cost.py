@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,14 +60,14 @@ class CostModel:
         if self.budget is not None and not self.budget >= 0:
             raise InvalidParameterError(f"budget must be >= 0, got {self.budget!r}")
 
-    def check_classes(self, classes) -> None:
+    def check_classes(self, classes: Iterable[Hashable]) -> None:
         """Raise when per-class prices miss one of ``classes``."""
         if isinstance(self.price_per_label, Mapping):
             missing = [c for c in classes if c not in self.price_per_label]
             if missing:
                 raise UnknownLabelError(f"price_per_label has no price for class {missing[0]!r}")
 
-    def cost_of(self, labels) -> float:
+    def cost_of(self, labels: Iterable[Hashable]) -> float:
         """Total price of the given labels."""
         labels = list(labels)
         if not isinstance(self.price_per_label, Mapping):
@@ -83,7 +83,7 @@ class CostModel:
             return float(max(self.price_per_label.values(), default=0.0))
         return float(self.price_per_label)
 
-    def summary(self, bought_labels, n_items: int) -> CostSummary:
+    def summary(self, bought_labels: Iterable[Hashable], n_items: int) -> CostSummary:
         """Spend against the budget and against labeling all ``n_items``."""
         bought_labels = list(bought_labels)
         spent = self.cost_of(bought_labels)

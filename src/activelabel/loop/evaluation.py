@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.stats import bootstrap
 
 __all__ = ["Metrics", "evaluate", "macro_f1"]
@@ -49,8 +50,8 @@ def _accuracy(y_true, y_pred, axis=-1):
     return (np.asarray(y_true) == np.asarray(y_pred)).mean(axis=axis)
 
 
-def evaluate(y_true, y_pred, n_classes: int, *, n_resamples: int = 1000, confidence: float = 0.95,
-             random_state=None) -> Metrics:
+def evaluate(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int, *, n_resamples: int = 1000,
+             confidence: float = 0.95, random_state: int | np.random.Generator | None = None) -> Metrics:
     """Accuracy and macro-F1 of ``y_pred`` against ``y_true`` with percentile bootstrap intervals.
 
     Parameters

@@ -9,11 +9,12 @@ later by people through :meth:`ActiveLearner.teach`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from sklearn.base import clone
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import (
     BaggingClassifier,
     ExtraTreesClassifier,
@@ -178,10 +179,13 @@ class ActiveLearner:
         not on the strategy, so strategies compare on the same split.
     """
 
-    def __init__(self, model, *, strategy="default", batch_size=10, seed_size=20, test_size=0.2,
-                 random_fraction=0.1, classes=None, price_per_label=0.0, money_budget=None, max_labels=None,
-                 stopping: Sequence = (), committee_size=5, stop_set_size=1000, n_bootstrap=1000,
-                 random_state=None):
+    def __init__(self, model: BaseEstimator, *,
+                 strategy: str | Callable[[QueryContext], ArrayLike] = "default", batch_size: int = 10,
+                 seed_size: int | float = 20, test_size: int | float = 0.2, random_fraction: float = 0.1,
+                 classes: Iterable[Hashable] | None = None, price_per_label: float | Mapping[Hashable, float] = 0.0,
+                 money_budget: float | None = None, max_labels: int | None = None, stopping: Sequence = (),
+                 committee_size: int = 5, stop_set_size: int = 1000, n_bootstrap: int = 1000,
+                 random_state: int | np.random.Generator | None = None) -> None:
         self.model = model
         self.strategy = strategy
         self.batch_size = batch_size
@@ -200,7 +204,7 @@ class ActiveLearner:
 
     # -- set-up ---------------------------------------------------------------
 
-    def start(self, X, y=None) -> np.ndarray:
+    def start(self, X: ArrayLike, y: ArrayLike | None = None) -> np.ndarray:
         """Carve out the test set and the seed set; return the indices to label first.
 
         Parameters
@@ -265,7 +269,7 @@ class ActiveLearner:
 
     # -- labels ---------------------------------------------------------------
 
-    def teach(self, indices, labels) -> None:
+    def teach(self, indices: ArrayLike, labels: ArrayLike) -> None:
         """Record labels for items; all-or-nothing.
 
         Every index and label is checked before anything is stored, so a bad
@@ -486,7 +490,7 @@ class ActiveLearner:
         return Batch(indices=picks, scores=np.full(len(self.X_), np.nan), strategy=name, n_random=0)
 
 
-def strategy_name(strategy) -> str:
+def strategy_name(strategy: str | Callable[[QueryContext], ArrayLike]) -> str:
     """A strategy's name: the string itself, or a callable's ``name`` or ``__name__``."""
     if isinstance(strategy, str):
         return strategy

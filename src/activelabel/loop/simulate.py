@@ -12,19 +12,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from joblib import Parallel, delayed
 from scipy import stats
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 
 from activelabel.errors import InvalidParameterError
-from activelabel.loop.learner import ActiveLearner, CycleRecord, strategy_name
+from activelabel.loop.learner import ActiveLearner, CycleRecord, QueryContext, strategy_name
 from activelabel.models.loading import default_model
 from activelabel.stopping import DEFAULT_RULES, check_stopping
 
 __all__ = ["Curve", "SimulationResult", "simulate", "normalized_aulc"]
 
 
-def normalized_aulc(labels, accuracy) -> float:
+def normalized_aulc(labels: ArrayLike, accuracy: ArrayLike) -> float:
     """Area under the learning curve divided by its label range: the mean accuracy over the run."""
     labels = np.asarray(labels, dtype=float)
     accuracy = np.asarray(accuracy, dtype=float)
@@ -186,8 +187,10 @@ def _ceiling(model, X, y, seed, kwargs) -> tuple[str, int, float]:
     return "__ceiling__", seed, float((fitted.predict(X[test]) == y[test]).mean())
 
 
-def simulate(X, y, *, strategies: Sequence[str] = ("default",), seeds: int | Sequence[int] = 3,
-             model=None, batch_size: int = 10, seed_size=20, test_size=0.2, max_labels: int = 300,
+def simulate(X: ArrayLike, y: ArrayLike, *,
+             strategies: Sequence[str | Callable[[QueryContext], ArrayLike]] = ("default",),
+             seeds: int | Sequence[int] = 3, model: BaseEstimator | None = None, batch_size: int = 10,
+             seed_size: int | float = 20, test_size: int | float = 0.2, max_labels: int = 300,
              random_fraction: float = 0.1, price_per_label: float = 0.0, n_jobs: int = 1,
              on_run: Callable[[str, int], None] | None = None) -> SimulationResult:
     """Run every strategy, and random as the baseline, over the same seeds.

@@ -8,14 +8,17 @@ the model has not seen.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from activelabel.errors import MissingPredictProbaError
 
 __all__ = ["check_probabilistic", "predict_proba_aligned", "committee_samples"]
 
 
-def check_probabilistic(model) -> None:
+def check_probabilistic(model: object) -> None:
     """Raise :class:`MissingPredictProbaError` unless ``model`` has ``predict_proba``."""
     if not hasattr(model, "predict_proba"):
         hint = " (for SVC pass probability=True)" if type(model).__name__ in {"SVC", "NuSVC"} else ""
@@ -34,7 +37,7 @@ def _align(proba: np.ndarray, model_classes, classes: np.ndarray) -> np.ndarray:
     return out
 
 
-def predict_proba_aligned(model, X, classes: np.ndarray) -> np.ndarray:
+def predict_proba_aligned(model: Any, X: ArrayLike, classes: np.ndarray) -> np.ndarray:
     """Probabilities of shape (n_samples, len(classes)) in ``classes`` order.
 
     ``classes`` must be sorted (as ``np.unique`` returns them) and contain
@@ -43,7 +46,7 @@ def predict_proba_aligned(model, X, classes: np.ndarray) -> np.ndarray:
     return _align(model.predict_proba(X), model.classes_, classes)
 
 
-def committee_samples(model, X, classes: np.ndarray) -> np.ndarray:
+def committee_samples(model: Any, X: ArrayLike, classes: np.ndarray) -> np.ndarray:
     """Each ensemble member's probabilities, shape (n_members, n_samples, len(classes)).
 
     Works for ``BaggingClassifier`` (honouring its feature subsets),

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from activelabel.errors import ModelImportError
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 __all__ = ["load_model", "default_model"]
 
 
-def load_model(path: str | None):
+def load_model(path: str | None) -> Any:
     """A classifier from an import path (``package.module.Class`` or ``package.module:Class``); None: the default."""
     if not path:
         return default_model()
@@ -24,7 +28,7 @@ def load_model(path: str | None):
     return model
 
 
-def default_model():
+def default_model() -> Pipeline:
     """Standardized features into a multinomial logistic regression."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline

@@ -14,6 +14,7 @@ import contextlib
 import shutil
 from itertools import takewhile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from activelabel.store.db import Store, open_store, sqlite_url
 __all__ = ["Config", "Project", "init_project", "CONFIG_FILE"]
 
 
-def init_project(folder: str | Path, labels: list[str], *, db: str | None = None, **settings) -> Project:
+def init_project(folder: str | Path, labels: list[str], *, db: str | None = None, **settings: Any) -> Project:
     """Create a project in ``folder``: config file and database (migrated).
 
     When it fails (a database that cannot be opened, a full disk) it

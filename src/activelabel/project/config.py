@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from activelabel.errors import (
     InvalidParameterError,
@@ -17,6 +18,9 @@ from activelabel.errors import (
 )
 from activelabel.models.featurizers import FEATURIZERS
 from activelabel.strategies import STRATEGIES
+
+if TYPE_CHECKING:
+    from activelabel.store.queue import QueueSettings
 
 __all__ = ["CONFIG_FILE", "DB_FILE", "Config", "read_config"]
 
@@ -61,7 +65,7 @@ class Config:
     max_body_kb: int = 1024  # larger request bodies are refused (413) before anything else is read
     trusted_proxies: list[str] = field(default_factory=list)  # addresses whose X-Forwarded-Proto/-For are believed
 
-    def queue_settings(self):
+    def queue_settings(self) -> QueueSettings:
         from activelabel.store.queue import QueueSettings
 
         return QueueSettings(test_share=self.test_share, overlap_fraction=self.overlap_fraction,

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from activelabel.errors import BusyError, ModelMissingError, SingleClassError, StoreError, UnwritableFileError
 from activelabel.project.features import item_features
@@ -24,6 +26,8 @@ from activelabel.project.state import labeled_rows, money_spent, state
 from activelabel.store import leases, queue, repo
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from activelabel.project import Project
 
 __all__ = ["train", "select", "seed_batch", "latest_model", "record_failure", "training_lease", "TRAIN_LEASE_SECONDS"]
@@ -42,7 +46,7 @@ def _model(project: Project):
 
 
 @contextmanager
-def training_lease(project: Project):
+def training_lease(project: Project) -> Iterator[leases.Keeper]:
     """Hold the project's ``train`` lease for the block, or raise :class:`BusyError` naming who holds it."""
     holder = leases.holder_id("training")
     with project.store.session() as s:
@@ -195,8 +199,8 @@ def _stop_set(project: Project, items, good) -> np.ndarray:
     return np.sort(rng.permutation(unlabeled)[:_STOP_SET])
 
 
-def select(project: Project, model, X, items, st, train_rows, y_train, size: int, salt: int,
-           reserve: int = 0) -> dict:
+def select(project: Project, model: Any | None, X: np.ndarray, items: pd.DataFrame, st: SimpleNamespace,
+           train_rows: np.ndarray, y_train: ArrayLike, size: int, salt: int, reserve: int = 0) -> dict:
     """The strategy's next batch among unlabeled pool items not issued yet, and a ranked reserve after it.
 
     Returns ids (batch first, then the reserve in score order), scores,
@@ -312,7 +316,7 @@ def _has_model(project: Project, cycle) -> bool:
     return True
 
 
-def latest_model(project: Project):
+def latest_model(project: Project) -> Any | None:
     """The newest saved model, or None before the first cycle.
 
     Raises

@@ -11,6 +11,7 @@ live in :mod:`activelabel.store`, not here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
 
 
 def run(app: FastAPI, host: str, port: int, *, ssl_certfile: str | None = None, ssl_keyfile: str | None = None,
-        access_log: bool = True, say=print) -> None:
+        access_log: bool = True, say: Callable[[str], object] = print) -> None:
     """Serve ``app`` with uvicorn (``activelabel serve`` and ``activelabel demo`` both start here).
 
     Behind a reverse proxy that terminates TLS, list the proxy's address in

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 __all__ = ["SecurityMiddleware", "HEADERS", "access_log"]
 
@@ -34,7 +38,7 @@ class SecurityMiddleware:
     """Adds the security headers (``no-store`` on everything but static files), caps request bodies at
     ``max_body`` bytes (413), and logs one access line per request without tokens, cookies or query."""
 
-    def __init__(self, app, max_body: int):
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
         self.app = app
         self.max_body = max_body
 

@@ -14,14 +14,21 @@ import logging
 import threading
 import time
 import unicodedata
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup, escape
 
 from activelabel.server.auth import Caller
 from activelabel.server.deps import now, templates
 from activelabel.store import queue, repo, suggestions
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+    from starlette.datastructures import State
+
+    from activelabel.project import Project
 
 __all__ = ["next_for", "item_view", "show_invisible", "time_tag", "markdown_html", "Suggester", "suggester"]
 
@@ -55,7 +62,7 @@ def _candidates():
     return re.compile("[" + "".join(ranges) + "]|[\\U00010000-\\U0010ffff]")
 
 
-def show_invisible(value) -> Markup:
+def show_invisible(value: object) -> Markup:
     """``value`` escaped, with each control or invisible character shown as a marker such as ``⟨U+202E⟩``.
 
     A right-to-left override, a zero-width space or a stray control
@@ -79,7 +86,7 @@ def show_invisible(value) -> Markup:
     return Markup("").join(parts)
 
 
-def time_tag(at) -> Markup:
+def time_tag(at: datetime | None) -> Markup:
     """A ``<time>`` element: readable UTC on the server, turned into the reader's local time by ``time.js``."""
     if at is None:
         return Markup("")
@@ -129,7 +136,7 @@ class Suggester:
 
     RECHECK_SECONDS = 2.0  # how often a request looks for a newer model or batch
 
-    def __init__(self, project):
+    def __init__(self, project: Project) -> None:
         self.project = project
         self.key: tuple[int, int | None] | None = None  # (model version, batch) of the table, or being computed
         self.table: dict[int, tuple[str, float]] = {}
@@ -214,7 +221,7 @@ class Suggester:
 _SUGGESTER_LOCK = threading.Lock()
 
 
-def suggester(state) -> Suggester:
+def suggester(state: State) -> Suggester:
     """The app's :class:`Suggester`, made on first use."""
     with _SUGGESTER_LOCK:
         found = getattr(state, "suggester", None)
@@ -225,7 +232,7 @@ def suggester(state) -> Suggester:
 
 # ---------------------------------------------------------------- the served item
 
-def item_view(state, s, served: queue.Served | None) -> dict | None:
+def item_view(state: State, s: Session, served: queue.Served | None) -> dict | None:
     """What the page shows of a served item (None when nothing was served)."""
     if served is None:
         return None
@@ -284,7 +291,7 @@ def progress(s, caller: Caller) -> dict:
     return {"today": mine["today"], "passed": mine["passed"], "left": mine["left"], "size": mine["size"]}
 
 
-def next_for(state, caller: Caller) -> tuple[dict | None, dict]:
+def next_for(state: State, caller: Caller) -> tuple[dict | None, dict]:
     """The caller's item (served or re-served, with the model's suggestion when shown) and their progress;
     the queue's write lock is held only while assigning."""
     store = state.project.store

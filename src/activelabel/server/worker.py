@@ -19,9 +19,13 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from activelabel.project.training import TRAIN_LEASE_SECONDS, seed_batch
 from activelabel.store import leases, queue, repo
+
+if TYPE_CHECKING:
+    from activelabel.project import Project
 
 __all__ = ["Retrainer"]
 
@@ -29,7 +33,7 @@ __all__ = ["Retrainer"]
 class Retrainer:
     """Background retraining for one project; ``start()`` it with the app, ``stop()`` it at shutdown."""
 
-    def __init__(self, project, poll_seconds: float = 2.0):
+    def __init__(self, project: Project, poll_seconds: float = 2.0) -> None:
         self.project = project
         self.poll_seconds = poll_seconds
         self.running = False

@@ -12,14 +12,15 @@ from __future__ import annotations
 import re
 import threading
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.exc import DataError as SQLDataError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from activelabel.errors import ActiveLabelError, StoreError, UnstorableValueError
 
@@ -41,7 +42,7 @@ class Store:
     write_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @contextmanager
-    def session(self, *, readonly: bool = False):
+    def session(self, *, readonly: bool = False) -> Iterator[Session]:
         """A session in one transaction: committed when the block ends, rolled back on any error.
 
         On SQLite a writing session takes the write lock when it begins, so
@@ -154,7 +155,7 @@ def upgrade(engine: Engine) -> None:
 
 # ---------------------------------------------------------------- errors in one line, passwords masked
 
-def shown_url(url) -> str:
+def shown_url(url: str | URL) -> str:
     """A database as shown to people: a SQLite file's path, else the URL with its password masked."""
     try:
         parsed = make_url(url) if isinstance(url, str) else url

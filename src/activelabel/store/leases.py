@@ -16,11 +16,15 @@ import threading
 import uuid
 import zlib
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
 from activelabel.store.schema import Lease, utcnow
+
+if TYPE_CHECKING:
+    from activelabel.store.db import Store
 
 __all__ = ["lock", "holder_id", "acquire", "renew", "release", "describe", "live_holder", "Keeper"]
 
@@ -114,7 +118,7 @@ class Keeper:
     (after this process stalled past the time-out).
     """
 
-    def __init__(self, store, name: str, holder: str, timeout: float):
+    def __init__(self, store: Store, name: str, holder: str, timeout: float) -> None:
         self.store, self.name, self.holder, self.timeout = store, name, holder, timeout
         self.lost = threading.Event()
         self._stop = threading.Event()

@@ -8,6 +8,7 @@ skipped or flagged, newest first, with their notes and current label.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -48,7 +49,7 @@ def add_note(s: Session, item_id: int, annotator_id: int, kind: str, text: str, 
     return int(note.id)
 
 
-def notes_of(s: Session, item_ids, annotator_id: int | None = None) -> dict[int, list[dict]]:
+def notes_of(s: Session, item_ids: Iterable[int], annotator_id: int | None = None) -> dict[int, list[dict]]:
     """The notes on each of ``item_ids`` (all, or one annotator's), oldest first: kind, annotator, text, time."""
     ids = [int(i) for i in item_ids]
     out: dict[int, list[dict]] = {i: [] for i in ids}

@@ -11,12 +11,13 @@ for it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
 import numpy as np
-from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, text, update
+from sqlalchemy import Select, and_, bindparam, case, exists, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from activelabel.errors import InvalidParameterError
@@ -135,7 +136,7 @@ def _issued_out(item):
             .where(other.item_id == item, Batch.purpose == "issued", Batch.released_at.is_(None)).exists())
 
 
-def open_assignment(annotator_id: int, now: datetime):
+def open_assignment(annotator_id: int, now: datetime) -> Select:
     """The annotator's unexpired, unanswered assignment (newest first), found by ``ix_assignments_open``."""
     return (select(Assignment.id, Assignment.item_id, Item.split).join(Item, Item.id == Assignment.item_id)
             .where(Assignment.annotator_id == annotator_id, Assignment.answered_at.is_(None),
@@ -383,7 +384,7 @@ def _taken(s: Session, item_id: int, annotator_id: int, settings: QueueSettings,
     return batch_id, bool(expired and held) or labeled >= need
 
 
-def mark_imported(s: Session, item_ids) -> None:
+def mark_imported(s: Session, item_ids: Iterable[int]) -> None:
     """Items labeled from a file are done in the current batch."""
     batch_id = current_batch(s)
     ids = [int(i) for i in item_ids]
@@ -523,7 +524,7 @@ def pool_labeled(s: Session) -> int:
                                                _labeled(Item.id))) or 0
 
 
-def held_items(s: Session, item_ids, now: datetime) -> set[int]:
+def held_items(s: Session, item_ids: Iterable[int], now: datetime) -> set[int]:
     """Which of ``item_ids`` someone holds open in the app now."""
     ids = [int(i) for i in item_ids]
     return {int(i) for start in range(0, len(ids), 5_000)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -161,7 +162,7 @@ def annotator_ids(s: Session, names: Iterable[str], role: str = "external") -> d
     return have
 
 
-def add_cycle(s: Session, **fields) -> int:
+def add_cycle(s: Session, **fields: Any) -> int:
     row = Cycle(**fields)
     s.add(row)
     s.flush()

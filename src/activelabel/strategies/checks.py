@@ -8,6 +8,7 @@ that names the argument, what was expected and what came in.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from activelabel.errors import (
     InvalidParameterError,
@@ -35,7 +36,7 @@ def check_finite(name: str, a: np.ndarray) -> None:
         raise NonFiniteValueError(f"{name} has a non-finite value ({value}) in row {row}")
 
 
-def check_proba(proba, name: str = "proba") -> np.ndarray:
+def check_proba(proba: ArrayLike, name: str = "proba") -> np.ndarray:
     """Validate class probabilities of shape (n_samples, n_classes).
 
     Returns a float array; raises when the shape is wrong, a value is
@@ -54,7 +55,7 @@ def check_proba(proba, name: str = "proba") -> np.ndarray:
     return p
 
 
-def check_samples(samples, name: str = "samples") -> np.ndarray:
+def check_samples(samples: ArrayLike, name: str = "samples") -> np.ndarray:
     """Validate sampled probabilities of shape (n_members, n_samples, n_classes)."""
     s = np.asarray(samples)
     if s.ndim != 3:
@@ -89,7 +90,7 @@ def _check_distribution(name: str, p: np.ndarray) -> None:
         )
 
 
-def check_features(X, n_samples: int | None = None, name: str = "X") -> np.ndarray:
+def check_features(X: ArrayLike, n_samples: int | None = None, name: str = "X") -> np.ndarray:
     """Validate a feature matrix of shape (n_samples, n_features)."""
     a = np.asarray(X)
     if a.ndim != 2:
@@ -104,7 +105,7 @@ def check_features(X, n_samples: int | None = None, name: str = "X") -> np.ndarr
     return a
 
 
-def check_mask(mask, n_samples: int, name: str = "labeled_mask") -> np.ndarray:
+def check_mask(mask: ArrayLike | None, n_samples: int, name: str = "labeled_mask") -> np.ndarray:
     """Return a boolean mask of shape (n_samples,), all False when None.
 
     Raises :class:`ShapeMismatchError` for another shape and
@@ -127,7 +128,7 @@ def check_fraction(name: str, value: float) -> float:
     return float(value)
 
 
-def check_batch_size(batch_size) -> int:
+def check_batch_size(batch_size: object) -> int:
     """Raise unless ``batch_size`` is a positive integer (bools rejected)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise InvalidParameterError(f"batch_size must be a positive integer, got {batch_size!r}")

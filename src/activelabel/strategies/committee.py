@@ -9,6 +9,7 @@ informative.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import entr, rel_entr
 
 from activelabel.strategies.checks import check_samples
@@ -17,7 +18,7 @@ from activelabel.strategies.uncertainty import _entropy
 __all__ = ["vote_entropy", "consensus_entropy", "kl_disagreement", "bald"]
 
 
-def vote_entropy(samples) -> np.ndarray:
+def vote_entropy(samples: ArrayLike) -> np.ndarray:
     """Entropy of the members' hard votes (Dagan and Engelson 1995).
 
     Each member votes for its most likely class; the score is the entropy,
@@ -26,12 +27,12 @@ def vote_entropy(samples) -> np.ndarray:
     return _vote_entropy(check_samples(samples))
 
 
-def consensus_entropy(samples) -> np.ndarray:
+def consensus_entropy(samples: ArrayLike) -> np.ndarray:
     """Entropy of the members' mean probabilities (the consensus)."""
     return _entropy(check_samples(samples).mean(axis=0))
 
 
-def kl_disagreement(samples) -> np.ndarray:
+def kl_disagreement(samples: ArrayLike) -> np.ndarray:
     """Mean KL divergence of each member from the consensus.
 
     ``mean_m KL(p_m || p_mean)`` (McCallum and Nigam 1998): zero when all
@@ -43,7 +44,7 @@ def kl_disagreement(samples) -> np.ndarray:
     return rel_entr(s, consensus[None]).sum(axis=2).mean(axis=0)
 
 
-def bald(samples) -> np.ndarray:
+def bald(samples: ArrayLike) -> np.ndarray:
     """Mutual information between the prediction and the model (Houlsby et al. 2011).
 
     ``H(mean_m p_m) - mean_m H(p_m)``: high where members are each confident

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from activelabel.errors import (
     BatchTooLargeError,
@@ -94,13 +95,13 @@ def select_batch(
     strategy: str,
     *,
     batch_size: int,
-    proba=None,
-    samples=None,
-    X=None,
-    labeled_mask=None,
-    exclude_mask=None,
+    proba: ArrayLike | None = None,
+    samples: ArrayLike | None = None,
+    X: ArrayLike | None = None,
+    labeled_mask: ArrayLike | None = None,
+    exclude_mask: ArrayLike | None = None,
     random_fraction: float = 0.1,
-    random_state=None,
+    random_state: int | np.random.Generator | None = None,
     beta: int = 10,
     n_reference: int = 1000,
 ) -> Batch:

@@ -8,13 +8,14 @@ one-hot prediction, the maximum for a uniform one.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from activelabel.strategies.checks import check_proba
 
 __all__ = ["least_confident", "margin", "entropy"]
 
 
-def least_confident(proba) -> np.ndarray:
+def least_confident(proba: ArrayLike) -> np.ndarray:
     """One minus the top class probability: ``1 - max_c p``.
 
     Parameters
@@ -28,7 +29,7 @@ def least_confident(proba) -> np.ndarray:
     return _least_confident(check_proba(proba))
 
 
-def margin(proba) -> np.ndarray:
+def margin(proba: ArrayLike) -> np.ndarray:
     """One minus the gap between the two most likely classes.
 
     Small margins mean the model hesitates between two classes (Scheffer et
@@ -42,7 +43,7 @@ def margin(proba) -> np.ndarray:
     return _margin(check_proba(proba))
 
 
-def entropy(proba) -> np.ndarray:
+def entropy(proba: ArrayLike) -> np.ndarray:
     """Shannon entropy of the predicted distribution, in nats.
 
     Returns
