@@ -252,3 +252,22 @@ def test_stopping_advice_never_compares_accuracies_on_different_test_sets(tmp_pa
         status = reporting.status(p)
         assert [c["test_changed"] for c in status["curve"]] == [False, False, True, False, False]
         assert any(d["rule"] == "plateau" for d in status["stop"]), status["advice"]
+
+
+def test_budget_advice_counts_what_is_spent_now_not_at_the_last_cycle(tmp_path):
+    """Labels imported after the last cycle spend money: the advice says the budget is spent, as the money
+    figure beside it does (it used to judge the money recorded when the cycle trained)."""
+    from helpers import set_config
+
+    folder = make_sms_project(tmp_path, **SMALL)  # 50 answers at 0.10: 5.00 spent
+    set_config(folder, budget=5.5)
+    truth = pd.read_csv(tmp_path / "sms.csv").set_index("id")["label"]
+    with Project.open(folder) as p:
+        assert reporting.status(p)["advice"].startswith("continue")
+        items = p.state().items
+        more = items[(items["split"] == "pool") & items["label"].isna()]["external_id"][:10]
+        pd.DataFrame({"id": more, "label": truth[more].to_numpy()}).to_csv(tmp_path / "more.csv", index=False)
+        p.import_labels(tmp_path / "more.csv")
+        status = reporting.status(p)
+    assert status["money_spent"] == pytest.approx(6.0)
+    assert any(d["rule"] == "money_budget" for d in status["stop"]), status["advice"]

@@ -81,8 +81,10 @@ def test_a_correction_is_the_items_label_everywhere_and_counts_once(team, tmp_pa
     assert [(r["item_id"], r["label"], r["changed"]) for r in recent] == [(second, "spam", False), (item, "ham", False)]
     old = recent[1]["id"]
     assert bookkeeping(p, item) == (["label"], True)
+    paid = p.status()["money_spent"]
 
     assert correct(p, old, ann, "label", "spam") == history.CORRECTED
+    assert p.status()["money_spent"] == paid  # changing one's mind costs nothing: each answer is paid once
     assert label_of(p, item) == "spam"
     assert bookkeeping(p, item) == (["label"], True)  # one assignment, still labeled once, still done
     with p.store.session(readonly=True) as s:

@@ -576,3 +576,21 @@ def test_a_count_beyond_64_bits_is_refused_before_the_project_is_made(tmp_path):
     out = run_cli("init", tmp_path / "p", "--labels", "a,b", "--batch-size", str(2**64))
     one_line_error(out, "batch_size", "64-bit")
     assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize(("model", "fragment"), [
+    ("sklearn.svm.SVC", "has no predict_proba"),
+    ("sklearn.linear_model.LinearRegression", "has no predict_proba"),
+    ("builtins.exit", "calling it ends the program"),
+])
+def test_a_model_setting_that_gives_no_probabilities_is_one_line_at_train(project, model, fragment):
+    """These pass the config's import-path check; ``train`` used to end in a traceback, or silently."""
+    import tomllib
+
+    import tomli_w
+
+    path = project / "activelabel.toml"
+    path.write_text(tomli_w.dumps(tomllib.loads(path.read_text()) | {"model": model}))
+    before = rows(database_url(project))
+    one_line_error(run_cli("train", project, "--force"), model, fragment)
+    assert rows(database_url(project)) == before

@@ -20,11 +20,21 @@ def load_model(path: str | None) -> Any:
     module_name, _, attr = path.replace(":", ".").rpartition(".")
     try:
         factory = getattr(import_module(module_name), attr)
-        model = factory()
     except (ImportError, AttributeError, ValueError, TypeError) as error:
+        raise ModelImportError(f"cannot build model {path!r}: {error}") from None
+    if not callable(factory):
+        raise ModelImportError(f"{path!r} is not a class or a function that builds a classifier")
+    try:
+        model = factory()
+    except SystemExit:  # builtins.exit and the like would end the command without a word
+        raise ModelImportError(f"cannot build model {path!r}: calling it ends the program") from None
+    except Exception as error:  # needs arguments, or fails
         raise ModelImportError(f"cannot build model {path!r}: {error}") from None
     if not hasattr(model, "fit"):
         raise ModelImportError(f"{path!r} is not a scikit-learn estimator (it has no fit)")
+    if not hasattr(model, "predict_proba"):
+        raise ModelImportError(f"{path!r} has no predict_proba: the strategies score class probabilities, which a "
+                               "regressor, or sklearn.svm.SVC without probability=True, does not give")
     return model
 
 

@@ -62,10 +62,14 @@ def status(project: Project, st: SimpleNamespace | None = None) -> dict:
         rules.append(LabelBudget(project.config.label_budget))
     if project.config.budget:
         rules.append(MoneyBudget(project.config.budget, min_purchase=project.config.price_per_label))
-    decisions = check_stopping([plateau], history[since:]) + check_stopping(rules, history)
+    spent = money_spent(project, st.events)
+    # The budget rules judge the money and labels spent now (imports and answers since the last cycle
+    # count), not the figures recorded when that cycle trained.
+    now = history and [*history[:-1], SimpleNamespace(**{
+        **vars(history[-1]), "money_spent": spent, "labels_used": int((labeled & (live["split"] == "pool")).sum())})]
+    decisions = check_stopping([plateau], history[since:]) + check_stopping(rules, now)
     latest = good[-1] if good else None
     failed = st.cycles[-1] if st.cycles and st.cycles[-1].error is not None else None
-    spent = money_spent(project, st.events)
     if not history:
         advice = "no model yet: label a seed set (activelabel query -n 200), then run activelabel train"
     elif decisions:

@@ -13,7 +13,7 @@ from activelabel.store import issuing, queue, repo
 if TYPE_CHECKING:
     from activelabel.project import Project
 
-__all__ = ["state", "labeled_rows", "money_spent"]
+__all__ = ["state", "labeled_rows", "money_spent", "paid_answers"]
 
 
 def state(project: Project) -> SimpleNamespace:
@@ -41,8 +41,17 @@ def labeled_rows(items: pd.DataFrame, split: str) -> np.ndarray:
                           & ~items["retired"].to_numpy())
 
 
-def money_spent(project: Project, events: pd.DataFrame) -> float:
-    """Every answer people gave (labels, skips, unsure) at the project's price per label."""
+def paid_answers(events: pd.DataFrame) -> int:
+    """Answers paid for: each person's answer on an item once (label, skip or unsure), however often they
+    changed it (undo and answer again, or a correction from their history); each imported answer that names
+    nobody. The same count as :func:`activelabel.store.queue.budget_use`."""
     if events.empty:
-        return 0.0
-    return float((events["answer"] != "retract").sum() * project.config.price_per_label)
+        return 0
+    given = events[events["answer"] != "retract"]
+    named = given["annotator_id"].notna()
+    return int(len(given.loc[named, ["annotator_id", "item_id"]].drop_duplicates()) + (~named).sum())
+
+
+def money_spent(project: Project, events: pd.DataFrame) -> float:
+    """The answers paid for (:func:`paid_answers`) at the project's price per label."""
+    return float(paid_answers(events) * project.config.price_per_label)

@@ -259,15 +259,23 @@ def serve_next(s: Session, annotator_id: int, settings: QueueSettings, now: date
 
 
 def budget_use(s: Session, now: datetime) -> tuple[int, int, int, int]:
-    """Answers given (not undos), open assignments, labeled pool items, and open assignments on pool items."""
+    """Answers paid for, open assignments, labeled pool items, and open assignments on pool items.
+
+    A person's answer on an item is paid once however often they changed it (undo and answer again, or a
+    correction), so changing one's mind cannot spend the budget; an imported answer naming nobody counts once.
+    """
     return tuple(s.execute(_budget_use(), {"now": now}).one())
 
 
 @cache
 def _budget_use():
     held = select(func.count()).select_from(Assignment).where(_is_open(NOW))
-    return select(select(func.count()).select_from(Annotation).where(Annotation.answer != "retract")
-                  .scalar_subquery(), held.scalar_subquery(),
+    given = Annotation.answer != "retract"
+    people = select(Annotation.annotator_id, Annotation.item_id).where(given, Annotation.annotator_id.is_not(None))
+    paid = (select(func.count()).select_from(people.distinct().subquery()).scalar_subquery()
+            + select(func.count()).select_from(Annotation).where(given, Annotation.annotator_id.is_(None))
+            .scalar_subquery())
+    return select(paid, held.scalar_subquery(),
                   select(func.count()).select_from(Item)
                   .where(Item.split == "pool", Item.retired_at.is_(None), _labeled(Item.id)).scalar_subquery(),
                   held.join(Item, Item.id == Assignment.item_id).where(Item.split == "pool").scalar_subquery())

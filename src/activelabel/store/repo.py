@@ -30,7 +30,7 @@ __all__ = [
     "known_items", "items_state", "insert_items", "record_import", "add_annotations", "annotations_frame", "current_labels",
     "items_frame", "annotator_by_token", "annotator_ids", "hash_token", "add_cycle", "cycles",
     "add_batch", "count_imports", "settled_items", "newest_answer_id", "item_view", "served_to", "annotator_pace",
-    "answer_count", "newest_good_cycle", "annotators_frame", "retired_times", "answers_export_frame",
+    "newest_good_cycle", "annotators_frame", "retired_times", "answers_export_frame",
 ]
 
 _CHUNK = 20_000  # rows per INSERT round trip: large enough to be fast, small enough for bounded memory
@@ -235,11 +235,6 @@ def annotator_pace(s: Session) -> list[tuple]:
         .join(Annotation, Annotation.annotator_id == Annotator.id, isouter=True)
         .where(Annotator.role.in_(("annotator", "admin")))
         .group_by(Annotator.id, Annotator.name, Annotator.role).order_by(Annotator.name)).all()
-
-
-def answer_count(s: Session) -> int:
-    """Answers people gave (labels, skips, unsure; not undos): what the project pays for."""
-    return s.scalar(select(func.count()).where(Annotation.answer != "retract")) or 0
 
 
 def newest_good_cycle(s: Session) -> tuple[int, int | None] | None:
