@@ -217,3 +217,24 @@ def test_import_labels_twice_says_nothing_new(tmp_path, db_url):
     answers = label_file(tmp_path, read_ids(tmp_path / "b1.jsonl"), "answers.csv")
     assert "stored 6 labels" in ok(run_cli("import-labels", proj, answers))
     assert "nothing new: 6 rows already stored" in ok(run_cli("import-labels", proj, answers))
+
+
+def test_query_never_issues_more_than_the_budget_pays_for(tmp_path):
+    """70 answers paid at 0.10 of an 8.00 budget: ten more. -n 11 is refused naming what is left; -n 6 is
+    issued; then only 4 are left (the 6 out count), and labels coming back keep the sum; the label budget caps
+    training labels the same way."""
+    from helpers import set_config
+
+    proj = make_sms_project(tmp_path)
+    set_config(proj, budget=8.0)
+    one_line_error(run_cli("query", proj, "-n", "11", "--out", tmp_path / "a.jsonl"), "-n 11", "10 answers left")
+    assert not (tmp_path / "a.jsonl").exists() and not issued_ids(proj)
+    ok(run_cli("query", proj, "-n", "6", "--out", tmp_path / "b.jsonl"))
+    one_line_error(run_cli("query", proj, "-n", "5", "--out", tmp_path / "c.jsonl"), "4 answers left", "6 out")
+    ok(run_cli("import-labels", proj, label_file(tmp_path, read_ids(tmp_path / "b.jsonl"), "b.csv")))
+    one_line_error(run_cli("query", proj, "-n", "5", "--out", tmp_path / "c.jsonl"), "4 answers left")
+    ok(run_cli("query", proj, "-n", "4", "--out", tmp_path / "c.jsonl"))
+
+    set_config(proj, budget=0.0, label_budget=48)  # 46 pool labels, 4 out: nothing left
+    one_line_error(run_cli("query", proj, "-n", "1", "--out", tmp_path / "d.jsonl"), "label budget", "0 training")
+    ok(run_cli("query", proj, "-n", "1", "--test", "--out", tmp_path / "e.jsonl"))  # test labels are not training

@@ -559,6 +559,8 @@ def test_serve_and_demo_on_a_busy_port_or_a_bad_host_say_so_in_one_line(project,
     (["query", "p", "--bogus"], ["No such option: --bogus"]),
     (["status"], ["Missing argument"]),
     (["nonsense"], ["No such command"]),
+    (["simulate", "digits", "--seeds", str(10**20)], ["'--seeds'", "less than or equal to 10000"]),
+    (["simulate", "digits", "--jobs", "0"], ["'--jobs'", "0 processes"]),
 ])
 def test_usage_errors_are_one_line_too(args, fragments, capsys):
     """Typer's boxed usage panel becomes one line naming the command, with Click's exit code 2."""

@@ -67,6 +67,12 @@ def _share_or_count(value: float | None) -> float | int | None:
     return value
 
 
+def _not_zero(value: int) -> int:
+    if value == 0:
+        raise typer.BadParameter("0 processes cannot run anything; give 1 or more, or -1 for every core")
+    return value
+
+
 @app.command()
 def simulate(
     data: Annotated[str, typer.Argument(help="A CSV, Parquet or NPZ file of labeled examples, or 'digits'.")],
@@ -75,13 +81,13 @@ def simulate(
     feature_columns: Annotated[str | None, typer.Option(help="Comma-separated feature columns (default: all but the label).")] = None,
     strategies: Annotated[list[str], typer.Option("--strategies", "--strategy", "-s", help="Strategies to compare with random (repeat or comma-separate).")] = ["default"],  # noqa: B006
     model: Annotated[str | None, typer.Option(help="scikit-learn classifier import path (default: scaled logistic regression).")] = None,
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds per strategy.")] = 10,
+    seeds: Annotated[int, typer.Option(min=1, max=10_000, help="Seeds per strategy.")] = 10,
     batch_size: Annotated[int, typer.Option(min=1, help="Items labeled per cycle.")] = 20,
     seed_size: Annotated[int, typer.Option(min=2, help="Random seed set size.")] = 20,
     test_size: Annotated[float, typer.Option(help="Held-out test share (0-1) or count.")] = 0.2,
     budget: Annotated[int, typer.Option(min=1, help="Training labels per run.")] = 1000,
     cost_per_label: Annotated[float, typer.Option(min=0, help="Price of one label.")] = 1.0,
-    jobs: Annotated[int, typer.Option(help="Parallel processes (-1: every core).")] = -1,
+    jobs: Annotated[int, typer.Option(callback=_not_zero, help="Parallel processes (-1: every core, -2: all but one).")] = -1,
     out: Annotated[Path, typer.Option(help="Folder for report.html, results.json and the plots.")] = Path("activelabel-out"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON (what results.json holds).")] = False,
 ) -> None:
@@ -275,8 +281,9 @@ def query(
     """Issue the next batch for an outside labeling service: write the file, then record it as issued."""
     with _project(folder, "selecting") as (project, _):
         batch = project.query(n, out=out, test=test, reissue=reissue)
+    short = f"; only {len(batch):,} of the {n:,} asked for were left to issue" if 0 < len(batch) < n else ""
     console.print(f"wrote {len(batch):,} items to {out} (strategy: "
-                  f"{batch['strategy'].iloc[0] if len(batch) else 'none left'})", highlight=False)
+                  f"{batch['strategy'].iloc[0] if len(batch) else 'none left'}){short}", highlight=False)
 
 
 def _shown_path(path: str | None) -> str:

@@ -72,6 +72,7 @@ def query(project: Project, n: int, *, out: str | Path | None = None, test: bool
     """
     if n < 1:
         raise InvalidParameterError(f"-n must be >= 1, got {n}")
+    _check_budget(project, n, test=test)
     out = None if out is None else Path(out)
     taken: set[int] = set()
     for attempt in range(_ATTEMPTS):
@@ -84,6 +85,34 @@ def query(project: Project, n: int, *, out: str | Path | None = None, test: bool
             continue
         return frame
     raise BusyError(f"other query runs kept issuing the chosen items ({_ATTEMPTS} tries); try again")
+
+
+def _check_budget(project: Project, n: int, *, test: bool) -> None:
+    """Refuse a batch the money or label budget cannot pay for: what is paid, open in the web app and out
+    with outside services already counts (the same caps the web app serves by)."""
+    from activelabel.project.state import paid_answers
+    from activelabel.store import queue
+
+    settings = project.config.queue_settings()
+    if settings.answer_cap is None and (settings.label_cap is None or test):
+        return
+    st = state(project)
+    with project.store.session(readonly=True) as s:
+        _, held, labeled, held_pool = queue.budget_use(s, utcnow())
+    out = st.items["id"].isin(list(st.issued))
+    pool_out = int((out & (st.items["split"] == "pool")).sum())
+    if settings.answer_cap is not None:
+        left = settings.answer_cap - paid_answers(st.events) - held - int(out.sum())
+        if n > left:
+            raise InvalidParameterError(
+                f"-n {n} is more than the budget pays for: {max(left, 0):,} answers left of "
+                f"{settings.answer_cap:,} ({project.config.budget:,.2f} at {project.config.price_per_label:,.2f}; "
+                f"{held + int(out.sum()):,} out with people now)")
+    if settings.label_cap is not None and not test:
+        left = settings.label_cap - labeled - held_pool - pool_out
+        if n > left:
+            raise InvalidParameterError(f"-n {n} is more than the label budget allows: {max(left, 0):,} training "
+                                        f"labels left of {settings.label_cap:,} ({held_pool + pool_out:,} out now)")
 
 
 def _choose(project: Project, n: int, *, test: bool, reissue: bool, exclude: set[int],
