@@ -238,3 +238,29 @@ def test_query_never_issues_more_than_the_budget_pays_for(tmp_path):
     set_config(proj, budget=0.0, label_budget=48)  # 46 pool labels, 4 out: nothing left
     one_line_error(run_cli("query", proj, "-n", "1", "--out", tmp_path / "d.jsonl"), "label budget", "0 training")
     ok(run_cli("query", proj, "-n", "1", "--test", "--out", tmp_path / "e.jsonl"))  # test labels are not training
+
+
+@pytest.mark.parametrize("fmt", ["csv", "labelstudio", "prodigy"])
+def test_our_own_export_imports_back_and_adds_nothing(tmp_path, fmt):
+    """An export holds labeled and unlabeled items (Label Studio tasks without annotations, Prodigy tasks
+    without an answer): importing it back is accepted and adds no answer."""
+    proj = make_sms_project(tmp_path)
+    suffix = {"csv": "csv", "labelstudio": "json", "prodigy": "jsonl"}[fmt]
+    path = tmp_path / f"export.{suffix}"
+    ok(run_cli("export", proj, path, "--format", fmt))
+    with Project.open(proj) as p:
+        before = len(p.state().events)
+    out = run_cli("import-labels", proj, path)
+    assert out.returncode == 0, out.stderr
+    with Project.open(proj) as p:
+        assert len(p.state().events) == before
+
+
+def test_a_csv_field_longer_than_128_kib_imports(tmp_path):
+    """Python's csv module refuses fields over 128 KiB by default; a long text is an ordinary item."""
+    long_text = "word " * 60_000  # 300 KB
+    pd.DataFrame({"id": ["long", "short"], "text": [long_text, "hi"]}).to_csv(tmp_path / "items.csv", index=False)
+    ok(run_cli("init", tmp_path / "p", "--labels", "a,b"))
+    ok(run_cli("import", tmp_path / "p", tmp_path / "items.csv", "--text-column", "text", "--id-column", "id"))
+    pd.DataFrame({"id": ["long"], "label": ["a"], "note": [long_text]}).to_csv(tmp_path / "l.csv", index=False)
+    ok(run_cli("import-labels", tmp_path / "p", tmp_path / "l.csv"))

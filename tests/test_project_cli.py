@@ -117,7 +117,7 @@ def test_label_studio_and_prodigy_answers_come_back(tmp_path):
             task["accept"] = [truth[task["text"]]]
     (tmp_path / "p_done.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
     out = ok(run_cli("import-labels", proj, tmp_path / "p_done.jsonl"))
-    assert "stored 4 labels and 1 skips, 1 rejects ignored" in out
+    assert "stored 4 labels and 1 skips, 1 rows without a label ignored" in out
 
     with Project.open(proj) as p:
         st = p.state()

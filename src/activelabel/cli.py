@@ -245,7 +245,7 @@ def import_labels(
     if counts["labels"] == 0 and counts["skips"] == 0 and already > 0:
         console.print(f"nothing new: {already:,} rows already stored")
         return
-    extra = f", {counts['ignored']:,} rejects ignored (they carry no label)" if counts["ignored"] else ""
+    extra = f", {counts['ignored']:,} rows without a label ignored" if counts["ignored"] else ""
     extra += f", {already:,} rows already stored (not stored again)" if already else ""
     console.print(f"stored {counts['labels']:,} labels and {counts['skips']:,} skips{extra}")
 

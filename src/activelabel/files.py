@@ -111,6 +111,9 @@ def read_records(path: str | Path, fmt: str | None = None) -> Records:
 
 
 def _read_csv(path: Path, text: str) -> Records:
+    # The csv module refuses fields over 128 KiB by default; a long text (which JSONL imports and the label page
+    # shows) must come back from our own CSV export too. The whole file is in memory already.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)

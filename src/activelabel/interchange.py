@@ -41,9 +41,10 @@ def parse_answers(records: Records, *, id_column: str = "id", label_column: str 
     that carry no label, such as a Prodigy reject).
     """
     cols = set(records.frame.columns)
-    if {"annotations", "data"} <= cols:
+    # Our own exports come back: their unlabeled tasks carry no annotations (Label Studio) or no answer (Prodigy)
+    if {"annotations", "data"} <= cols or ("data" in cols and all(isinstance(d, dict) for d in records.frame["data"])):
         out = _label_studio(records, id_column)
-    elif "answer" in cols and ({"accept", "label"} & cols):
+    elif ("answer" in cols and ({"accept", "label"} & cols)) or {"options", "meta"} <= cols:
         out = _prodigy(records, id_column, label_column)
     else:
         records.require(id_column, label_column, annotator_column, seconds_column)
@@ -71,7 +72,9 @@ def _id(v) -> str | None:
 
 def _label_studio(records: Records, id_column: str) -> pd.DataFrame:
     rows = []
-    for i, (data, given) in enumerate(zip(records.frame["data"], records.frame["annotations"])):
+    given_all = records.frame["annotations"] if "annotations" in records.frame else [None] * len(records.frame)
+    for i, (data, given) in enumerate(zip(records.frame["data"], given_all)):
+        given = [] if given is None or (isinstance(given, float) and np.isnan(given)) else given  # a task, unlabeled
         if not isinstance(data, dict) or not isinstance(given, list):
             raise MalformedFileError(f"{records.where(i)}: a Label Studio task needs a 'data' object and an "
                                      "'annotations' list")
@@ -117,6 +120,8 @@ def _prodigy(records: Records, id_column: str, label_column: str) -> pd.DataFram
         name = rec.get("_annotator_id")
         name = None if _blank(name) else f"prodigy:{name}"
         accept = rec.get("accept")
+        if _blank(answer):  # a task nobody answered (our export's unlabeled items): no answer to take
+            continue
         if answer == "ignore":
             rows.append((i, ext, "skip", None, name, None))
         elif answer == "accept":

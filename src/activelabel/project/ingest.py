@@ -359,7 +359,8 @@ def import_labels(project: Project, path: str | Path, *, id_column: str = "id", 
 
     Returns counts: ``labels`` and ``skips`` (stored now), ``already``
     (answers the store already held, not stored again) and ``ignored``
-    (Prodigy rejects, which carry no label).
+    (rows that carry no label: Prodigy rejects, and rows whose label is empty, such as the unlabeled items of
+    an export).
     """
     from activelabel.interchange import parse_answers
 
@@ -378,13 +379,12 @@ def import_labels(project: Project, path: str | Path, *, id_column: str = "id", 
     text = answers["label"].astype(object).where(answers["label"].notna(), "").astype(str)
     empty = is_label & (text.str.strip() == "").to_numpy()
     unknown = is_label & ~empty & ~answers["label"].isin(project.config.labels).to_numpy()
-    if (empty | unknown).any():
-        i = int(np.flatnonzero(empty | unknown)[0])
-        where = records.where(int(answers["row"].iloc[i]))
-        if empty[i]:
-            raise EmptyLabelError(f"{where}: empty label")
-        raise UnknownLabelError(f"{where}: unknown label {answers['label'].iloc[i]!r}; "
-                                f"this project's labels are {', '.join(project.config.labels)}")
+    if unknown.any():
+        i = int(np.flatnonzero(unknown)[0])
+        raise UnknownLabelError(f"{records.where(int(answers['row'].iloc[i]))}: unknown label "
+                                f"{answers['label'].iloc[i]!r}; this project's labels are "
+                                f"{', '.join(project.config.labels)}")
+    answers.loc[empty, "answer"] = "ignored"  # a row without a label is an item nobody labeled (exports list them)
     digest = _file_hash(records.path)
     answers = answers[answers["answer"] != "ignored"].reset_index(drop=True)
     n_ignored = int(len(is_label) - len(answers))
