@@ -226,7 +226,10 @@ def test_stopping_advice_never_compares_accuracies_on_different_test_sets(tmp_pa
     """Twenty wrong test labels arrive between two cycles: accuracy falls some 40 points, which the plateau rule
     used to read as "gained less than 0.5 points" and advise stopping. It now waits for three cycles on the new
     test set, says so, and fires again once they agree."""
+    from helpers import set_config
+
     folder = make_sms_project(tmp_path, **SMALL)
+    set_config(folder, batch_size=2)  # a cycle counts for the stopping rules once it adds half a batch: one label
     truth = pd.read_csv(tmp_path / "sms.csv").set_index("id")["label"]
     with Project.open(folder) as p:
         items = p.state().items

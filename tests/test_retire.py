@@ -107,6 +107,8 @@ def test_counted_cycles_leave_out_cycles_without_new_labels():
     cycles = [cycle(40, .8), cycle(40, .8), cycle(60, .85), cycle(60, .85), cycle(50, .84), cycle(80, .9)]
     assert [(c.labels_used, c.accuracy) for c in counted_cycles(cycles)] == [(40, .8), (60, .85), (80, .9)]
     assert counted_cycles([]) == []
+    trickle = [cycle(40, .8), cycle(41, .8), cycle(42, .8), cycle(55, .82), cycle(60, .85)]  # skips closed batches
+    assert [c.labels_used for c in counted_cycles(trickle, min_new=10)] == [40, 55]
 
 
 def test_retraining_without_labels_never_stops_on_plateau(tmp_path, db_url):

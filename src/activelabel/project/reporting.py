@@ -45,7 +45,7 @@ def status(project: Project, st: SimpleNamespace | None = None) -> dict:
     labeled = live["label"].notna()
     good = [c for c in st.cycles if c.error is None]
     test_sets = cycle_test_sets(project, st, good)
-    counted = counted_cycles(good)
+    counted = counted_cycles(good, min_new=max(1, project.config.batch_size // 2))
     history = [SimpleNamespace(cycle=c.model_version, accuracy=np.nan if c.accuracy is None else c.accuracy,
                                macro_f1=np.nan if c.macro_f1 is None else c.macro_f1,
                                labels_used=c.labels_used, money_spent=c.money_spent,
@@ -102,16 +102,19 @@ def status(project: Project, st: SimpleNamespace | None = None) -> dict:
     }
 
 
-def counted_cycles(cycles: list) -> list:
-    """The cycles the stopping rules count: each one that trained on more labels than the last counted one.
+def counted_cycles(cycles: list, min_new: int = 1) -> list:
+    """The cycles the stopping rules count: each one that trained on at least ``min_new`` more labels than the
+    last counted one.
 
     Retraining without new labels (pressing retrain again, a forced cycle)
-    repeats a point of the learning curve; counting it would let the
-    plateau rule fire on repetition instead of on labels that stopped helping.
+    repeats a point of the learning curve, and a batch closed mostly by skips
+    adds a label or two; counting those would let the plateau rule fire on
+    repetition instead of on labels that stopped helping. The project counts
+    a cycle once it adds half a batch.
     """
     counted, most = [], None
     for c in cycles:
-        if most is None or c.labels_used > most:
+        if most is None or c.labels_used >= most + min_new:
             counted.append(c)
             most = c.labels_used
     return counted
