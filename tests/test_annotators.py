@@ -111,3 +111,10 @@ def test_the_admin_page_adds_rotates_and_revokes(tmp_path):
         refused = c.post("/admin/annotators", data={"csrf": csrf, "action": "role", "name": "boss", "role": "annotator"})
         assert refused.status_code == 400 and "last admin" in refused.text
         assert c.post("/admin/annotators", data={"action": "revoke", "name": "boss"}).status_code == 403  # no CSRF
+
+
+@pytest.mark.parametrize("name", ["evil\u202egnp.exe", "bob\u200b", "ann\x00", "two\u2028lines"])
+def test_names_with_invisible_or_control_characters_are_refused(project, name):
+    """A right-to-left override or a zero-width space would make one name look like another on every page."""
+    with project.store.session() as s, pytest.raises(InvalidParameterError, match="control or invisible"):
+        annotators.add(s, name)

@@ -153,6 +153,7 @@ def test_login_from_another_origin_and_nan_in_json(team):
     assert httpx.post(server.url + "/login", data={"token": tokens["ann"]},
                       headers={"Origin": server.url}).status_code == 303
     for body in ('{"assignment_id": NaN, "answer": "label"}', '{"assignment_id": 1e400, "answer": "label"}',
+                 '{"assignment_id": true, "answer": "skip"}', '{"assignment_id": "1", "answer": "skip"}',
                  '{"assignment_id": 1, "answer": "label", "label": Infinity}'):
         r = httpx.post(server.url + "/api/answer", content=body,
                        headers={**bearer(tokens["boss"]), "content-type": "application/json"})

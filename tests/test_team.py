@@ -462,3 +462,20 @@ def test_items_in_flight_never_overshoot_the_budget(project_dir):
     with TestClient(create_app(project_dir, retrain=False)) as c:
         two = [c.get("/api/next", headers=bearer(t)).json()["item"] for t in people[:3]]
         assert two[0] is not None and two[1] is not None and two[2] is None
+
+
+def test_an_item_retired_while_someone_holds_it_takes_no_answer_and_costs_nothing(project_dir, tokens):
+    configure(project_dir, test_share=0.0)
+    with TestClient(create_app(project_dir, retrain=False)) as c:
+        item = c.get("/api/next", headers=bearer(tokens["ann"])).json()["item"]
+        with Project.open(project_dir) as p:
+            external = p.state().items.set_index("id").loc[item["item_id"], "external_id"]
+            spent = p.status()["money_spent"]
+            p.retire_items([external], reason="duplicate")
+        body = {"assignment_id": item["assignment_id"], "answer": "label", "label": "ham"}
+        assert c.post("/api/answer", json=body, headers=bearer(tokens["ann"])).json() == \
+            {"stored": False, "reason": "retired"}
+        assert c.get("/api/next", headers=bearer(tokens["ann"])).json()["item"]["item_id"] != item["item_id"]
+    with Project.open(project_dir) as p:
+        assert p.status()["money_spent"] == spent
+        assert not (p.state().events["item_id"] == item["item_id"]).any()

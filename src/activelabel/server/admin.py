@@ -103,7 +103,7 @@ def admin_retrain(request: Request, caller: AdminDep, csrf: Annotated[str | None
 def admin_export(caller: AdminDep, project: ProjectDep, format: str = "csv"):
     """The export as a download named for the project, format and day; its temporary folder goes once it is sent."""
     if format not in EXPORTS:
-        raise HTTPException(status_code=400, detail=f"unknown format {format!r}")
+        raise HTTPException(status_code=400, detail=f"unknown format; known: {', '.join(EXPORTS)}")  # no echo
     name = download_name(project.folder, format, now())
     folder = Path(tempfile.mkdtemp(prefix="activelabel-export-"))
     try:

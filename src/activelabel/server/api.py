@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from activelabel.server.auth import check_csrf
 from activelabel.server.deps import CallerDep, now
@@ -14,7 +14,7 @@ router = APIRouter()
 
 
 class AnswerIn(BaseModel):
-    assignment_id: int = Field(ge=1, le=2**63 - 1)  # the database's ids are 64-bit
+    assignment_id: StrictInt = Field(ge=1, le=2**63 - 1)  # the database's ids are 64-bit; true is not 1
     answer: str = Field(max_length=10)  # label, skip or unsure
     label: str | None = Field(default=None, max_length=200)
 

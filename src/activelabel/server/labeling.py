@@ -22,6 +22,7 @@ from activelabel.store import history, notes, queue, repo
 router = APIRouter()
 
 TAKEN_NOTE = "That item went to someone else while your page sat idle, so your answer was not needed."
+RETIRED_NOTE = "That item was taken out of the project (retired) while you looked at it, so your answer was not needed."
 HISTORY_SIZE = 20
 ANSWERED = {"HX-Trigger": "answered"}
 
@@ -65,7 +66,7 @@ def label_answer(request: Request, caller: CallerDep, assignment_id: Annotated[i
         outcome = queue.answer(s, assignment_id, caller.annotator_id, answer, label, state.project.config.labels,
                                now(), state.settings)
     item, prog = next_for(state, caller)
-    return render_item(request, caller, item, prog, TAKEN_NOTE if outcome == queue.TAKEN else None, ANSWERED)
+    return render_item(request, caller, item, prog, {queue.TAKEN: TAKEN_NOTE, queue.RETIRED: RETIRED_NOTE}.get(outcome), ANSWERED)
 
 
 @router.post("/label/undo", response_class=HTMLResponse)

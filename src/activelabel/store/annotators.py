@@ -9,6 +9,7 @@ one's sessions. Each function takes a session (the caller's transaction).
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -31,8 +32,9 @@ def _check_name(name: str) -> str:
         raise InvalidParameterError(f"annotator name {name!r} has leading or trailing whitespace")
     if len(name) > _MAX_NAME:
         raise InvalidParameterError(f"annotator name {name[:20]!r}... is longer than {_MAX_NAME} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise InvalidParameterError(f"annotator name {name!r} holds a control character")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):  # controls, and the invisible
+        # format characters (zero-width, right-to-left override) that make one name look like another
+        raise InvalidParameterError(f"annotator name {name!r} holds a control or invisible character")
     return name
 
 

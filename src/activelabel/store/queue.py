@@ -314,7 +314,7 @@ def heartbeat(s: Session, annotator_id: int, settings: QueueSettings, now: datet
     return result.rowcount > 0
 
 
-STORED, AGAIN, TAKEN = "stored", "again", "taken"
+STORED, AGAIN, TAKEN, RETIRED = "stored", "again", "taken", "retired"
 
 
 def answer(s: Session, assignment_id: int, annotator_id: int, kind: str, label: str | None, labels: list[str],
@@ -325,8 +325,10 @@ def answer(s: Session, assignment_id: int, annotator_id: int, kind: str, label: 
     stored. ``taken``: the assignment expired while its page sat idle and the
     item went to someone else, who holds it or labeled it enough; the late
     answer is not stored, so the item is never labeled twice (answering an
-    expired assignment whose item is still free stores it as usual). Seconds
-    spent are measured on the server, from when the item was served.
+    expired assignment whose item is still free stores it as usual).
+    ``retired``: the item was retired while the page showed it; nothing is
+    stored or paid. Seconds spent are measured on the server, from when the
+    item was served.
     """
     if kind not in ("label", "skip", "unsure"):
         raise InvalidParameterError(f"answer must be label, skip or unsure, got {kind!r}")
@@ -340,6 +342,9 @@ def answer(s: Session, assignment_id: int, annotator_id: int, kind: str, label: 
         raise InvalidParameterError(f"no assignment {assignment_id} for this annotator")
     if row.answered_at is not None:
         return AGAIN
+    if row.retired_at is not None:
+        s.execute(_close(), {"assignment": assignment_id, "now": now, "outcome": "late"})
+        return RETIRED
     expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=now.tzinfo)
     batch_id, taken = _taken(s, row.item_id, annotator_id, settings, now, expired=expires <= now)
     if taken:
@@ -356,7 +361,8 @@ def answer(s: Session, assignment_id: int, annotator_id: int, kind: str, label: 
 
 @cache
 def _assignment_of():
-    return (select(Assignment.item_id, Assignment.assigned_at, Assignment.answered_at, Assignment.expires_at)
+    return (select(Assignment.item_id, Assignment.assigned_at, Assignment.answered_at, Assignment.expires_at,
+                   Item.retired_at).join(Item, Item.id == Assignment.item_id)
             .where(Assignment.id == bindparam("assignment"), Assignment.annotator_id == WHO))
 
 
