@@ -596,3 +596,16 @@ def test_a_model_setting_that_gives_no_probabilities_is_one_line_at_train(projec
     before = rows(database_url(project))
     one_line_error(run_cli("train", project, "--force"), model, fragment)
     assert rows(database_url(project)) == before
+
+
+@pytest.mark.parametrize("value", ["abc", "-3", "1e308", "nan"])
+def test_a_seconds_column_with_no_sensible_seconds_is_one_line(project, tmp_path, value):
+    """Text was stored as nothing, -3 and 1e308 as given (skewing the admin's time per answer)."""
+    with Project.open(project) as p:
+        item = p.state().items.query("split == 'pool'")["external_id"].iloc[-1]
+    path = tmp_path / "timed.csv"
+    pd.DataFrame({"id": [item, item], "label": ["ham", "ham"], "secs": ["12", value]}).to_csv(path, index=False)
+    before = rows(database_url(project))
+    one_line_error(run_cli("import-labels", project, path, "--seconds-column", "secs"), "timed.csv", "line 3",
+                   "'secs'", "seconds")
+    assert rows(database_url(project)) == before

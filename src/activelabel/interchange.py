@@ -59,7 +59,25 @@ def parse_answers(records: Records, *, id_column: str = "id", label_column: str 
     blank = out["external_id"].isna()
     if blank.any():
         raise MalformedFileError(f"{records.where(int(out['row'][blank].iloc[0]))}: no item id")
+    if seconds_column and "seconds" in out:
+        _check_seconds(records, out, seconds_column)
     return out.reset_index(drop=True)
+
+
+_MAX_SECONDS = 86_400.0  # one answer taking more than a day is a wrong column or unit, not a measurement
+
+
+def _check_seconds(records: Records, out: pd.DataFrame, column: str) -> None:
+    """Seconds are empty, or a number from 0 to a day: text, negatives and absurd values would skew the admin's
+    time per answer."""
+    raw = records.frame[column]
+    given = ~raw.map(_blank).to_numpy(dtype=bool)
+    seconds = out["seconds"].to_numpy(dtype=float)
+    bad = given & ~((seconds >= 0) & (seconds <= _MAX_SECONDS))  # NaN (not a number) fails too
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise MalformedFileError(f"{records.where(int(out['row'].iloc[i]))}: column {column!r} must be seconds "
+                                 f"from 0 to {_MAX_SECONDS:,.0f}, got {str(raw.iloc[i])[:40]!r}")
 
 
 def _id(v) -> str | None:
