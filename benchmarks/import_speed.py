@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from stamp import save  # benchmarks/ is on the path when a script runs
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -136,8 +137,9 @@ def main() -> None:
                       f"{first['seconds'] / floor['seconds']:.2f}x", f"{again['seconds']:.1f}",
                       f"{lab['seconds']:.1f}", f"{lab['peak_mb']:.0f}")
     console.print(table)
-    print(json.dumps({"items": args.items, "labels": args.labels, "floor": floor,
-                      "results": {b: {"items": f, "reimport": a, "labels": lab} for b, f, a, lab in rows}}))
+    path = save("import_speed", {"items": args.items, "labels": args.labels, "csv_mb": size_mb, "floor": floor,
+                                 "results": {b: {"items": f, "reimport": a, "labels": lab} for b, f, a, lab in rows}})
+    console.print(f"written to {path}; README table: python benchmarks/readme_tables.py")
 
 
 if __name__ == "__main__":

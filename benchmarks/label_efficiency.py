@@ -31,6 +31,8 @@ from sklearn.decomposition import PCA
 
 sys.path.insert(0, str(Path(__file__).parent))
 from peers import PEERS  # noqa: E402
+from readme_tables import label_efficiency_table  # noqa: E402
+from stamp import peer_packages, stamp  # noqa: E402
 
 from activelabel.data import LabeledData, load_labeled  # noqa: E402
 from activelabel.loop.simulate import simulate  # noqa: E402
@@ -90,9 +92,10 @@ def run_dataset(name: str, seeds: int, peers: list[str], jobs: int, out: Path, c
                        "classes": int(len(np.unique(data.y)))}
     summary["seconds"] = time.perf_counter() - t0
     summary["targets"] = targets(summary, peers)
+    summary["stamp"] = stamp(peer_packages(peers))
     write_report(summary, out / name, title=name, description=data.features)
     print_table(summary, console)
-    console.print(markdown(summary), markup=False, highlight=False)
+    console.print(label_efficiency_table(summary), markup=False, highlight=False)
     return summary
 
 
@@ -132,32 +135,6 @@ def print_table(summary: dict, console: Console) -> None:
     console.print(f"targets: {json.dumps(summary['targets'])}")
 
 
-def markdown(summary: dict) -> str:
-    """The README table of one data set."""
-    st, t = summary["settings"], summary["targets"]
-    lines = [f"**{summary['data']['name']}** ({summary['data']['items']:,} items, {summary['data']['features']}; "
-             f"batch {st['batch_size']}, budget {st['max_labels']}, {len(summary['seeds'])} seeds; full-pool "
-             f"accuracy {summary['ceiling_accuracy']:.4f}; {summary['seconds']:.0f} s)", "",
-             "| strategy | AULC | labels to 95% | labels to 99% | saved vs random (99%) | p vs random |",
-             "|---|---:|---:|---:|---:|---:|"]
-
-    def f(x, spec):
-        return "-" if x is None else format(x, spec)
-
-    for name, v in sorted(summary["strategies"].items(), key=lambda kv: -kv[1]["aulc_mean"]):
-        saved = "baseline" if name == "random" else f(v["savings_vs_random_99"], ".0%")
-        lines.append(f"| {'**default**' if name == 'default' else name} | {v['aulc_mean']:.4f} | "
-                     f"{f(v['labels_to_95'], '.0f')} | {f(v['labels_to_99'], '.0f')} | {saved} | "
-                     f"{f(v['p_value_vs_random'], '.3g')} |")
-    lines += ["", f"Default: saves {f(t['savings_vs_random_99'], '.0%')} of random's labels to 99% "
-                  f"(target >= 50%: {'met' if t['half_of_random_labels'] else 'not met'}); significantly worse "
-                  f"than random: {'yes' if t['significantly_worse_than_random'] else 'no'}"
-                  + (f"; best peer {t['best_peer']} AULC {t['best_peer_aulc']:.4f} vs default "
-                     f"{t['default_aulc']:.4f}, Wilcoxon p = {t['p_vs_best_peer']:.3g}: "
-                     f"{'ties or beats' if t['ties_or_beats_best_peer'] else 'below'}." if "best_peer" in t else ".")]
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
@@ -171,7 +148,7 @@ def main() -> None:
         for name in args.datasets:
             path = args.out / name / "results.json"
             if path.exists():
-                print(markdown(json.loads(path.read_text())) + "\n")
+                print(label_efficiency_table(json.loads(path.read_text())) + "\n")
         return
     peers = list(PEERS) if args.peers == ["all"] else [] if args.peers == ["none"] else args.peers
     console = Console()

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from stamp import peer_packages, save  # benchmarks/ is on the path when a script runs
 
 from activelabel.strategies import select_batch
 
@@ -176,9 +177,8 @@ def peers_table(sizes: list[int], console: Console) -> None:
             cells.append(f"{r['seconds']:.2f} s ({r['peak_rss'] / 2**30:.1f}) x{ratio:.1f}")
         table.add_row(method, *cells)
     console.print(table)
-    (Path(__file__).parent / "results").mkdir(exist_ok=True)
-    (Path(__file__).parent / "results" / "query_speed_peers.json").write_text(
-        json.dumps({m: {str(n): r for n, r in v.items()} for m, v in results.items()}, indent=2))
+    save("query_speed_peers", {m: {str(n): r for n, r in v.items()} for m, v in results.items()},
+         peers=peer_packages(PEER_METHODS))
 
 
 def main() -> None:
@@ -195,6 +195,7 @@ def main() -> None:
     table = Table(title=f"Selecting {BATCH} items, {N_FEATURES} float32 features, {N_CLASSES} classes")
     for col in ("pool", "method", "seconds", "x floor", "peak MB", "peak / X"):
         table.add_column(col, justify="right" if col not in ("method",) else "left")
+    measured = []
     for n in args.sizes:
         X, proba = make_pool(n, rng)
         repeats = 5 if n <= 100_000 else 3
@@ -210,8 +211,11 @@ def main() -> None:
         for name, t, peak in rows:
             table.add_row(f"{n:,}", name, f"{t:.3f}", f"{t / t_floor:.2f}", f"{peak / 2**20:.0f}",
                           f"{peak / 2**20 / x_mb:.2f}")
+            measured.append({"pool": n, "method": name, "seconds": t, "x_floor": t / t_floor,
+                             "peak_mb": peak / 2**20, "peak_over_x": peak / 2**20 / x_mb})
         del X, proba
     console.print(table)
+    console.print(f"written to {save('query_speed', measured)}")
     if args.peers:
         peers_table(args.sizes, console)
 

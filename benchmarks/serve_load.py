@@ -55,6 +55,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from stamp import stamp  # benchmarks/ is on the path when a script runs
 from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -284,6 +285,8 @@ def main() -> None:
     console = Console(width=max(Console().width, 200))  # the table is wide; keep it whole in a log file too
     results = [run_backend(b, sc, args.submissions, args.think, args.churn_minutes, console)
                for sc in args.scenarios for b in args.backends]
+    for r in results:  # each record keeps its own stamp: a run may re-measure some backends and keep the rest
+        r["stamp"] = stamp()
     out = Path(__file__).parent / "results" / "serve_load.json"
     previous = json.loads(out.read_text()) if out.exists() else []
     for r in previous:
