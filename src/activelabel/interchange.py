@@ -21,10 +21,13 @@ import pandas as pd
 from activelabel.errors import InvalidParameterError, MalformedFileError, UnwritableFileError
 from activelabel.files import Records
 
-__all__ = ["parse_answers", "write_export", "write_answers", "EXPORT_FORMATS", "ANSWER_COLUMNS"]
+__all__ = ["parse_answers", "write_export", "write_answers", "EXPORTS", "EXPORT_FORMATS", "ANSWER_COLUMNS"]
 
 # "answers" is the audit log: every answer event, one row each (see write_answers); the others hold items.
-EXPORT_FORMATS = ("csv", "jsonl", "parquet", "labelstudio", "prodigy", "answers")
+# format -> (what the file holds, its suffix): the items with their labels, or every answer event
+EXPORTS = {"csv": ("labels", ".csv"), "jsonl": ("labels", ".jsonl"), "parquet": ("labels", ".parquet"),
+           "labelstudio": ("labelstudio", ".json"), "prodigy": ("prodigy", ".jsonl"), "answers": ("answers", ".csv")}
+EXPORT_FORMATS = tuple(EXPORTS)
 ANSWER_COLUMNS = ["event", "item", "split", "annotator", "answer", "label", "seconds", "time", "source", "retracts",
                   "retracted_by"]
 
@@ -161,7 +164,9 @@ def _format(path: Path, fmt: str | None) -> str:
         if fmt not in EXPORT_FORMATS:
             raise InvalidParameterError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
         return fmt
-    by_suffix = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet", ".json": "labelstudio"}
+    by_suffix = {}  # each suffix names the first format that has it: .csv is csv, .jsonl jsonl, .json labelstudio
+    for name, (_, suffix) in EXPORTS.items():
+        by_suffix.setdefault(suffix, name)
     if path.suffix.lower() not in by_suffix:
         raise InvalidParameterError(f"{path}: cannot tell the format from {path.suffix!r}; pass --format "
                                     f"({', '.join(EXPORT_FORMATS)})")

@@ -15,11 +15,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, clone
-from sklearn.ensemble import (
-    BaggingClassifier,
-    ExtraTreesClassifier,
-    RandomForestClassifier,
-)
 from sklearn.model_selection import train_test_split
 
 from activelabel.errors import (
@@ -34,12 +29,13 @@ from activelabel.errors import (
 from activelabel.loop.cost import CostModel
 from activelabel.loop.evaluation import evaluate
 from activelabel.models import (
+    build_committee,
     check_probabilistic,
     committee_samples,
     predict_proba_aligned,
 )
 from activelabel.stopping import LabelBudget, MoneyBudget, StopDecision, check_stopping
-from activelabel.strategies import STRATEGIES, Batch, select_batch
+from activelabel.strategies import COMMITTEE_STRATEGIES, STRATEGIES, Batch, select_batch
 from activelabel.strategies.checks import (
     check_batch_size,
     check_features,
@@ -48,9 +44,6 @@ from activelabel.strategies.checks import (
 
 __all__ = ["ActiveLearner", "CycleRecord", "QueryContext", "strategy_name"]
 
-_COMMITTEE_STRATEGIES = {"vote_entropy", "consensus_entropy", "kl_disagreement", "bald"}
-# Ensembles whose members committee_samples can ask one by one.
-_ENSEMBLES = (BaggingClassifier, RandomForestClassifier, ExtraTreesClassifier)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -446,18 +439,9 @@ class ActiveLearner:
         return clone(self.model).fit(self.X_[train], y_train)
 
     def _committee(self, model, train: np.ndarray, y_train: np.ndarray):
-        """The committee that committee strategies score with.
-
-        A fitted forest or bagging ensemble is its own committee. A single
-        model gets a bootstrap committee of ``committee_size`` clones used
-        only for scoring (query by bagging, Abe and Mamitsuka 1998), so the
-        model that is evaluated is the same whatever the strategy.
-        """
-        if isinstance(model, _ENSEMBLES):
-            return model
-        bag = BaggingClassifier(clone(self.model), n_estimators=self.committee_size,
-                                random_state=int(self._select_rng.integers(2**31)))
-        return bag.fit(self.X_[train], y_train)
+        """The committee that committee strategies score with (see :func:`activelabel.models.build_committee`)."""
+        return build_committee(model, self.X_[train], y_train, size=self.committee_size,
+                               random_state=int(self._select_rng.integers(2**31)))
 
     def _select(self, model, cls: np.ndarray, size: int, train: np.ndarray, y_train: np.ndarray):
         X = self.X_
@@ -470,7 +454,7 @@ class ActiveLearner:
         if callable(self.strategy):
             return self._custom(model, proba, cls, labeled | self.is_test_, size, train, y_train)
         samples = None
-        if self.strategy in _COMMITTEE_STRATEGIES:
+        if self.strategy in COMMITTEE_STRATEGIES:
             samples = committee_samples(self._committee(model, train, y_train), X, cls)
         return select_batch(self.strategy, batch_size=size, proba=proba, samples=samples, X=X,
                             labeled_mask=labeled, exclude_mask=self.is_test_, random_fraction=self.random_fraction,

@@ -1,9 +1,10 @@
 """Model adapters: class probabilities in a fixed class order, and committees."""
 
 from activelabel.models.adapters import (
+    build_committee,
     check_probabilistic,
     committee_samples,
     predict_proba_aligned,
 )
 
-__all__ = ["check_probabilistic", "committee_samples", "predict_proba_aligned"]
+__all__ = ["build_committee", "check_probabilistic", "committee_samples", "predict_proba_aligned"]

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike
 
 from activelabel.errors import MissingPredictProbaError
 
-__all__ = ["check_probabilistic", "predict_proba_aligned", "committee_samples"]
+__all__ = ["check_probabilistic", "predict_proba_aligned", "committee_samples", "build_committee"]
 
 
 def check_probabilistic(model: object) -> None:
@@ -62,3 +62,20 @@ def committee_samples(model: Any, X: ArrayLike, classes: np.ndarray) -> np.ndarr
         member_classes = np.asarray(model.classes_)[np.asarray(member.classes_, dtype=int)]
         out.append(_align(member.predict_proba(Xi), member_classes, classes))
     return np.stack(out)
+
+
+def build_committee(model: Any, X_train: ArrayLike, y_train: ArrayLike, *, size: int = 5,
+                    random_state: int | None = None) -> Any:
+    """The committee that committee strategies score with, fitted; read it with :func:`committee_samples`.
+
+    A fitted forest or bagging ensemble is its own committee. A single model
+    gets a bootstrap committee of ``size`` clones used only for scoring
+    (query by bagging, Abe and Mamitsuka 1998), so the model that is
+    evaluated is the same whatever the strategy.
+    """
+    from sklearn.base import clone
+    from sklearn.ensemble import BaggingClassifier, ExtraTreesClassifier, RandomForestClassifier
+
+    if isinstance(model, (BaggingClassifier, RandomForestClassifier, ExtraTreesClassifier)):
+        return model
+    return BaggingClassifier(clone(model), n_estimators=size, random_state=random_state).fit(X_train, y_train)

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["train", "select", "seed_batch", "latest_model", "record_failure", "training_lease", "TRAIN_LEASE_SECONDS"]
 
-_COMMITTEE = {"vote_entropy", "consensus_entropy", "kl_disagreement", "bald"}
 _STOP_SET = 1000  # unlabeled pool items whose predictions the stabilizing-predictions rule compares
 TRAIN_LEASE_SECONDS = 60.0  # a training not heard from for this long is taken for dead
 
@@ -208,8 +207,8 @@ def select(project: Project, model: Any | None, X: np.ndarray, items: pd.DataFra
     ``n_random``. Test, retired and issued items are neither selected nor
     used as labeled evidence by diversity strategies.
     """
-    from activelabel.models import committee_samples, predict_proba_aligned
-    from activelabel.strategies import select_batch
+    from activelabel.models import build_committee, committee_samples, predict_proba_aligned
+    from activelabel.strategies import COMMITTEE_STRATEGIES, select_batch
 
     classes = project.classes
     # Labeled and issued pool items (about to be labeled) are never picked and diversity spreads away from them;
@@ -226,12 +225,9 @@ def select(project: Project, model: Any | None, X: np.ndarray, items: pd.DataFra
     proba = samples = None
     if model is not None:
         proba = predict_proba_aligned(model, X, classes)
-        if project.config.strategy in _COMMITTEE:
-            from sklearn.base import clone
-            from sklearn.ensemble import BaggingClassifier
-
-            bag = BaggingClassifier(clone(model), n_estimators=5, random_state=int(rng.integers(2**31)))
-            samples = committee_samples(bag.fit(X[train_rows], y_train), X, classes)
+        if project.config.strategy in COMMITTEE_STRATEGIES:
+            committee = build_committee(model, X[train_rows], y_train, random_state=int(rng.integers(2**31)))
+            samples = committee_samples(committee, X, classes)
     strategy = project.config.strategy if model is not None else "random"
     batch = select_batch(strategy, batch_size=size, proba=proba, samples=samples, X=X, labeled_mask=labeled,
                          exclude_mask=excluded, random_state=rng, random_fraction=project.config.random_fraction)

@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 from starlette.background import BackgroundTask
 
 from activelabel.errors import ActiveLabelError
+from activelabel.interchange import EXPORTS
 from activelabel.project import reporting
 from activelabel.project.state import state
 from activelabel.server.auth import check_csrf, csrf_token
@@ -22,7 +23,7 @@ from activelabel.server.deps import AdminDep, ProjectDep, now, templates
 from activelabel.server.plots import accuracy_svg
 from activelabel.store import queue
 
-__all__ = ["router", "when", "download_name", "EXPORTS"]
+__all__ = ["router", "when", "download_name"]
 
 router = APIRouter()
 
@@ -31,9 +32,6 @@ RETRAIN_NOTES = {  # fixed texts, so the address bar cannot put words on the pag
     "started": "Retraining started; the new batch is published when it is done.",
 }
 
-# format -> (what the file holds, its suffix): the items with their labels, or every answer event
-EXPORTS = {"csv": ("labels", ".csv"), "jsonl": ("labels", ".jsonl"), "parquet": ("labels", ".parquet"),
-           "labelstudio": ("labelstudio", ".json"), "prodigy": ("prodigy", ".jsonl"), "answers": ("answers", ".csv")}
 
 
 def when(t: datetime | None, at: datetime | None = None) -> Markup:

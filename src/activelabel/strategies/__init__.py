@@ -17,10 +17,11 @@ from activelabel.strategies.diversity import (
     kmeans,
     kmeans_select,
 )
-from activelabel.strategies.select import STRATEGIES, Batch, random_share, select_batch
+from activelabel.strategies.select import COMMITTEE_STRATEGIES, STRATEGIES, Batch, random_share, select_batch
 from activelabel.strategies.uncertainty import entropy, least_confident, margin
 
 __all__ = [
+    "COMMITTEE_STRATEGIES",
     "STRATEGIES",
     "Batch",
     "bald",

@@ -37,7 +37,7 @@ from activelabel.strategies.checks import (
     check_samples,
 )
 
-__all__ = ["Batch", "select_batch", "STRATEGIES", "random_share"]
+__all__ = ["Batch", "select_batch", "STRATEGIES", "COMMITTEE_STRATEGIES", "random_share"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +84,7 @@ _COMMITTEE = {
 }
 _DIVERSITY = ("kcenter", "kmeans")
 STRATEGIES = (*_UNCERTAINTY, *_COMMITTEE, *_DIVERSITY, "density", "default", "random")
+COMMITTEE_STRATEGIES = tuple(_COMMITTEE)  # the strategies that need a committee's samples
 
 
 def random_share(batch_size: int, random_fraction: float) -> int:
