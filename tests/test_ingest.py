@@ -275,7 +275,7 @@ def test_unattributed_labels_and_known_labels_are_stored_once(vector_project, tm
     assert len(p.state().events) == 40
 
 
-KILL_POINTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # shares of the writing, from its first INSERT to the process's end
+KILL_POINTS = (0.0, 0.3, 0.6, 1.0)  # shares of the writing, from its first INSERT to the process's end
 
 
 def writing(folder, db_url):
@@ -299,7 +299,7 @@ def writing(folder, db_url):
 
 def test_a_killed_embedding_import_leaves_no_item_without_its_vector(tmp_path, db_url):
     """SIGKILL at several points of an embeddings import: each file's items are all there with vectors, or absent."""
-    n, dim = 20_000, 64
+    n, dim = 8_000, 64
     folder = tmp_path / "proj"
     init_project(folder, ["pos", "neg"], db=db_url).close()
     files, truth = [], {}
