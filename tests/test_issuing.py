@@ -264,3 +264,29 @@ def test_a_csv_field_longer_than_128_kib_imports(tmp_path):
     ok(run_cli("import", tmp_path / "p", tmp_path / "items.csv", "--text-column", "text", "--id-column", "id"))
     pd.DataFrame({"id": ["long"], "label": ["a"], "note": [long_text]}).to_csv(tmp_path / "l.csv", index=False)
     ok(run_cli("import-labels", tmp_path / "p", tmp_path / "l.csv"))
+
+
+def test_two_queries_at_once_and_the_web_app_share_one_budget(tmp_path, db_url):
+    """Ten answers left: two ``query -n 8`` at once cannot both have them (the check runs under the issuing
+    lock), and the web app counts the 8 items out with the outside service: it hands out 2 more, then none."""
+    from fastapi.testclient import TestClient
+    from helpers import bearer, set_config
+
+    from activelabel.server import create_app
+
+    proj = make_sms_project(tmp_path, db_url)
+    set_config(proj, budget=8.0, test_share=0.0)  # 70 answers paid at 0.10: ten more
+    procs = [subprocess.Popen([sys.executable, "-m", "activelabel.cli", "query", str(proj), "-n", "8",
+                               "--out", str(tmp_path / f"q{k}.jsonl")], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for k in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes[0] == 0 and codes[1] != 0, outs
+    assert any("answers left" in err for _, err in outs), outs
+    assert len(issued_ids(proj)) == 8
+    with Project.open(proj) as p:
+        people = [p.add_annotator(f"p{k}") for k in range(3)]
+    with TestClient(create_app(proj, retrain=False)) as c:
+        items = [c.get("/api/next", headers=bearer(t)).json() for t in people]
+    assert [r["item"] is not None for r in items] == [True, True, False]
+    assert "out with people" in items[2]["progress"]["empty"]

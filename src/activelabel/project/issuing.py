@@ -72,14 +72,15 @@ def query(project: Project, n: int, *, out: str | Path | None = None, test: bool
     """
     if n < 1:
         raise InvalidParameterError(f"-n must be >= 1, got {n}")
-    _check_budget(project, n, test=test)
     out = None if out is None else Path(out)
     taken: set[int] = set()
     for attempt in range(_ATTEMPTS):
+        with project.store.session(readonly=True) as s:  # refuse early, before selecting; checked again when recording
+            _check_budget(project, s, n, test=test)
         frame, batch, strategy = _choose(project, n, test=test, reissue=reissue, exclude=taken, attempt=attempt)
         tmp = None if out is None else _write_temp(frame, out)
         try:
-            _record(project, batch, strategy, out, tmp, check=not reissue)
+            _record(project, batch, strategy, out, tmp, check=not reissue, budget=(n, test))
         except _Taken as conflict:
             taken |= conflict.ids
             continue
@@ -87,32 +88,25 @@ def query(project: Project, n: int, *, out: str | Path | None = None, test: bool
     raise BusyError(f"other query runs kept issuing the chosen items ({_ATTEMPTS} tries); try again")
 
 
-def _check_budget(project: Project, n: int, *, test: bool) -> None:
-    """Refuse a batch the money or label budget cannot pay for: what is paid, open in the web app and out
-    with outside services already counts (the same caps the web app serves by)."""
-    from activelabel.project.state import paid_answers
+def _check_budget(project: Project, s, n: int, *, test: bool) -> None:
+    """Refuse a batch of ``n`` the money or label budget cannot pay for: what is paid, open in the web app and
+    out with outside services already counts, as in the web app. Called under the issuing lock, so two
+    ``query`` runs at once cannot both spend the same rest of the budget."""
     from activelabel.store import queue
 
     settings = project.config.queue_settings()
     if settings.answer_cap is None and (settings.label_cap is None or test):
         return
-    st = state(project)
-    with project.store.session(readonly=True) as s:
-        _, held, labeled, held_pool = queue.budget_use(s, utcnow())
-    out = st.items["id"].isin(list(st.issued))
-    pool_out = int((out & (st.items["split"] == "pool")).sum())
-    if settings.answer_cap is not None:
-        left = settings.answer_cap - paid_answers(st.events) - held - int(out.sum())
-        if n > left:
-            raise InvalidParameterError(
-                f"-n {n} is more than the budget pays for: {max(left, 0):,} answers left of "
-                f"{settings.answer_cap:,} ({project.config.budget:,.2f} at {project.config.price_per_label:,.2f}; "
-                f"{held + int(out.sum()):,} out with people now)")
-    if settings.label_cap is not None and not test:
-        left = settings.label_cap - labeled - held_pool - pool_out
-        if n > left:
-            raise InvalidParameterError(f"-n {n} is more than the label budget allows: {max(left, 0):,} training "
-                                        f"labels left of {settings.label_cap:,} ({held_pool + pool_out:,} out now)")
+    use = queue.budget_use(s, utcnow())
+    if settings.answer_cap is not None and n > settings.answer_cap - use.paid - use.out:
+        left = settings.answer_cap - use.paid - use.out
+        raise InvalidParameterError(
+            f"-n {n} is more than the budget pays for: {max(left, 0):,} answers left of {settings.answer_cap:,} "
+            f"({project.config.budget:,.2f} at {project.config.price_per_label:,.2f}; {use.out:,} out with people now)")
+    if settings.label_cap is not None and not test and n > settings.label_cap - use.labeled - use.out_pool:
+        left = settings.label_cap - use.labeled - use.out_pool
+        raise InvalidParameterError(f"-n {n} is more than the label budget allows: {max(left, 0):,} training "
+                                    f"labels left of {settings.label_cap:,} ({use.out_pool:,} out now)")
 
 
 def _choose(project: Project, n: int, *, test: bool, reissue: bool, exclude: set[int],
@@ -182,12 +176,15 @@ def _sync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def _record(project: Project, batch: dict, strategy: str, out: Path | None, tmp: Path | None, *, check: bool) -> None:
+def _record(project: Project, batch: dict, strategy: str, out: Path | None, tmp: Path | None, *, check: bool,
+            budget: tuple[int, bool] | None = None) -> None:
     """Check and record the batch in one writing transaction; move the file into place just before the commit."""
     placed = False
     try:
         with project.store.session() as s:
             issuing.lock_issuing(s)
+            if budget is not None:
+                _check_budget(project, s, len(batch["item_ids"]), test=budget[1])
             if check:
                 clash = issuing.unavailable(s, batch["item_ids"])
                 if clash:

@@ -260,12 +260,12 @@ def budget_stop(state, s) -> str | None:
     config, settings = state.project.config, state.settings
     if settings.answer_cap is None and settings.label_cap is None:
         return None
-    answers, held, labeled, held_pool = queue.budget_use(s, now())
-    if settings.answer_cap is not None and answers >= settings.answer_cap:
+    use = queue.budget_use(s, now())
+    if settings.answer_cap is not None and use.paid >= settings.answer_cap:
         return f"The labeling budget ({config.budget:,.2f}) is spent: there is nothing more to label."
-    if settings.label_cap is not None and labeled >= settings.label_cap:
+    if settings.label_cap is not None and use.labeled >= settings.label_cap:
         return f"The label budget ({config.label_budget:,} training labels) is reached: nothing more to label."
-    if queue.over_cap(s, settings, now()):
+    if use.left(settings) <= 0:
         return ("What is left of the budget is out with people labeling now: if some of it comes back "
                 "unanswered, it is handed out again.")
     return None

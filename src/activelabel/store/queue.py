@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 import numpy as np
-from sqlalchemy import Select, and_, bindparam, case, exists, func, insert, or_, select, text, update
+from sqlalchemy import Select, and_, bindparam, case, exists, func, insert, or_, select, text, union_all, update
 from sqlalchemy.orm import Session, aliased
 
 from activelabel.errors import InvalidParameterError
@@ -258,34 +258,60 @@ def serve_next(s: Session, annotator_id: int, settings: QueueSettings, now: date
     return None
 
 
-def budget_use(s: Session, now: datetime) -> tuple[int, int, int, int]:
-    """Answers paid for, open assignments, labeled pool items, and open assignments on pool items.
+@dataclass(frozen=True)
+class BudgetUse:
+    """What the budget has paid for and what is out with people now.
 
-    A person's answer on an item is paid once however often they changed it (undo and answer again, or a
-    correction), so changing one's mind cannot spend the budget; an imported answer naming nobody counts once.
+    paid : answers paid for (a person's answer on an item once, however often they changed it, undo and
+        answer again or a correction; an imported answer naming nobody once).
+    out : items out with people: open assignments in the app and items issued to an outside service
+        (``query``, not released, not yet labeled). ``out_pool`` counts the pool items among them.
+    labeled : pool items with a label (the training labels a label budget counts).
     """
-    return tuple(s.execute(_budget_use(), {"now": now}).one())
+
+    paid: int
+    out: int
+    labeled: int
+    out_pool: int
+
+    def left(self, settings: QueueSettings) -> int | None:
+        """Items that may still go out before a cap is reached (None without a cap); pool items only count
+        against the label budget, so this is the smaller of the two."""
+        lefts = []
+        if settings.answer_cap is not None:
+            lefts.append(settings.answer_cap - self.paid - self.out)
+        if settings.label_cap is not None:
+            lefts.append(settings.label_cap - self.labeled - self.out_pool)
+        return min(lefts) if lefts else None
+
+
+def budget_use(s: Session, now: datetime) -> BudgetUse:
+    """What the budget has paid for and what is out with people (:class:`BudgetUse`), in one round trip."""
+    return BudgetUse(*s.execute(_budget_use(), {"now": now}).one())
 
 
 @cache
 def _budget_use():
-    held = select(func.count()).select_from(Assignment).where(_is_open(NOW))
     given = Annotation.answer != "retract"
     people = select(Annotation.annotator_id, Annotation.item_id).where(given, Annotation.annotator_id.is_not(None))
     paid = (select(func.count()).select_from(people.distinct().subquery()).scalar_subquery()
             + select(func.count()).select_from(Annotation).where(given, Annotation.annotator_id.is_(None))
             .scalar_subquery())
-    return select(paid, held.scalar_subquery(),
+    held = select(Assignment.item_id.label("item_id")).where(_is_open(NOW))
+    issued = (select(BatchItem.item_id.label("item_id")).join(Batch, Batch.id == BatchItem.batch_id)
+              .where(Batch.purpose == "issued", Batch.released_at.is_(None), ~_labeled(BatchItem.item_id)))
+    out = union_all(held, issued).subquery()
+    counted = select(func.count()).select_from(out)
+    return select(paid, counted.scalar_subquery(),
                   select(func.count()).select_from(Item)
                   .where(Item.split == "pool", Item.retired_at.is_(None), _labeled(Item.id)).scalar_subquery(),
-                  held.join(Item, Item.id == Assignment.item_id).where(Item.split == "pool").scalar_subquery())
+                  counted.join(Item, Item.id == out.c.item_id).where(Item.split == "pool").scalar_subquery())
 
 
 def over_cap(s: Session, settings: QueueSettings, now: datetime) -> bool:
     """The budget is spent, or the rest of it is out with people: nothing new may be handed out."""
-    answers, held, labeled, held_pool = budget_use(s, now)
-    return (settings.answer_cap is not None and answers + held >= settings.answer_cap) or \
-        (settings.label_cap is not None and labeled + held_pool >= settings.label_cap)
+    left = budget_use(s, now).left(settings)
+    return left is not None and left <= 0
 
 
 @cache
