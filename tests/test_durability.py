@@ -70,12 +70,14 @@ def test_killed_label_import_is_all_or_nothing(tmp_path):
     folder = make_project(tmp_path, n=2000)
     pd.DataFrame({"id": ["i1", "i2"], "label": ["spam", "ham"]}).to_csv(tmp_path / "first.csv", index=False)
     assert run_cli("import-labels", folder, tmp_path / "first.csv").returncode == 0
-    big = pd.DataFrame({"id": [f"i{k % 2000}" for k in range(200_000)], "label": ["spam", "ham"] * 100_000})
+    big = pd.DataFrame({"id": [f"i{k % 2000}" for k in range(200_000)], "label": ["spam", "ham"] * 100_000,
+                        "who": [f"vendor{k // 2000}" for k in range(200_000)]})  # 200,000 distinct answers
     big.to_csv(tmp_path / "big.csv", index=False)
     wal = folder / "activelabel.db-wal"
     start = wal.stat().st_size if wal.exists() else 0
     proc = subprocess.Popen([sys.executable, "-m", "activelabel.cli", "import-labels", str(folder),
-                             str(tmp_path / "big.csv")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             str(tmp_path / "big.csv"), "--annotator-column", "who"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while (not wal.exists() or wal.stat().st_size <= start + 1_000_000) and proc.poll() is None:
         assert time.monotonic() < deadline

@@ -244,16 +244,32 @@ def test_query_never_issues_more_than_the_budget_pays_for(tmp_path):
 def test_our_own_export_imports_back_and_adds_nothing(tmp_path, fmt):
     """An export holds labeled and unlabeled items (Label Studio tasks without annotations, Prodigy tasks
     without an answer): importing it back is accepted and adds no answer."""
+    from fastapi.testclient import TestClient
+    from helpers import bearer
+
+    from activelabel.server import create_app
+
     proj = make_sms_project(tmp_path)
+    with Project.open(proj) as p:
+        token = p.add_annotator("ann")
+    truth = pd.read_csv(tmp_path / "sms.csv").set_index("id")["label"]
+    with TestClient(create_app(proj, retrain=False)) as c:  # some labels come from the app, by a person
+        for _ in range(3):
+            item = c.get("/api/next", headers=bearer(token)).json()["item"]
+            with Project.open(proj) as p:
+                external = p.state().items.set_index("id").loc[item["item_id"], "external_id"]
+            c.post("/api/answer", headers=bearer(token), json={"assignment_id": item["assignment_id"],
+                                                                "answer": "label", "label": truth[external]})
     suffix = {"csv": "csv", "labelstudio": "json", "prodigy": "jsonl"}[fmt]
     path = tmp_path / f"export.{suffix}"
     ok(run_cli("export", proj, path, "--format", fmt))
     with Project.open(proj) as p:
-        before = len(p.state().events)
+        before, spent = len(p.state().events), p.status()["money_spent"]
     out = run_cli("import-labels", proj, path)
     assert out.returncode == 0, out.stderr
+    assert "nothing new" in out.stdout
     with Project.open(proj) as p:
-        assert len(p.state().events) == before
+        assert len(p.state().events) == before and p.status()["money_spent"] == spent
 
 
 def test_a_csv_field_longer_than_128_kib_imports(tmp_path):

@@ -331,20 +331,27 @@ def _answer_keys(frame: pd.DataFrame) -> pd.Series:
 
 
 def _already_imported(s, rows: pd.DataFrame) -> np.ndarray:
-    """Which ``rows`` (item_id, annotator_id, answer, label) are imported answers the store already holds.
+    """Which ``rows`` (item_id, annotator_id, answer, label) add nothing the store does not hold.
 
-    Counted as a multiset: a file that gives the same answer twice, imported
-    once before, has both already stored; against one stored copy, one.
+    - A row repeating an earlier row of the same file (same item, annotator, answer and label): one answer.
+    - An answer the store already holds from an import (any file): stored once.
+    - A label naming nobody that agrees with the item's current label (from anyone, the app included): such
+      a row carries no new information, and it is what every re-imported export of this project holds.
     """
     if rows.empty:
         return np.zeros(0, dtype=bool)
+    rows = rows.reset_index(drop=True)
+    keys = _answer_keys(rows)
+    out = keys.duplicated().to_numpy().copy()
     have = vectors.imported_answer_keys(s, rows["item_id"].unique())
-    if have.empty:
-        return np.zeros(len(rows), dtype=bool)
-    keys = _answer_keys(rows.reset_index(drop=True))
-    stored = _answer_keys(have).value_counts()
-    nth = keys.groupby(keys).cumcount()
-    return (nth < keys.map(stored).fillna(0)).to_numpy(bool)
+    if not have.empty:
+        out |= keys.isin(set(_answer_keys(have))).to_numpy()
+    nobody = rows["annotator_id"].isna().to_numpy() & (rows["answer"] == "label").to_numpy()
+    if nobody.any():
+        current = repo.current_labels(repo.annotations_frame(s))
+        agree = rows["item_id"].map(current["label"]).to_numpy(dtype=object) == rows["label"].to_numpy(dtype=object)
+        out |= nobody & agree
+    return out
 
 
 def import_labels(project: Project, path: str | Path, *, id_column: str = "id", label_column: str = "label",
@@ -352,9 +359,10 @@ def import_labels(project: Project, path: str | Path, *, id_column: str = "id", 
     """Store answers from a CSV/JSONL file, a Label Studio JSON export or Prodigy JSONL; all or nothing.
 
     Answers already stored by an import (the same item, annotator, answer
-    and label, from any file) are not stored again, and a file imported
-    before adds nothing, so importing a file twice stores (and pays for)
-    its answers once. Answers for held-out test items are stored: they are
+    and label, from any file), rows repeated within the file, and labels
+    naming nobody that agree with the item's current label are not stored
+    (``already``), so importing a file twice, or an export of this project,
+    stores and pays for nothing new. Answers for held-out test items are stored: they are
     the test labels.
 
     Returns counts: ``labels`` and ``skips`` (stored now), ``already``
