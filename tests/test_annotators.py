@@ -3,6 +3,7 @@
 import re
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from helpers import bearer, make_sms_project, one_line_error, run_cli
@@ -113,8 +114,18 @@ def test_the_admin_page_adds_rotates_and_revokes(tmp_path):
         assert c.post("/admin/annotators", data={"action": "revoke", "name": "boss"}).status_code == 403  # no CSRF
 
 
-@pytest.mark.parametrize("name", ["evil\u202egnp.exe", "bob\u200b", "ann\x00", "two\u2028lines"])
+@pytest.mark.parametrize("name", ["evil\u202egnp.exe", "bob\u200b", "ann\x00", "two\u2028lines", "bo\u034fb",
+                                  "\u115fann"])
 def test_names_with_invisible_or_control_characters_are_refused(project, name):
     """A right-to-left override or a zero-width space would make one name look like another on every page."""
     with project.store.session() as s, pytest.raises(InvalidParameterError, match="control or invisible"):
         annotators.add(s, name)
+
+
+def test_imported_annotator_names_with_invisible_characters_are_refused(tmp_path):
+    folder = make_sms_project(tmp_path)
+    items = pd.read_csv(tmp_path / "sms.csv")["id"][:2]
+    pd.DataFrame({"id": items, "label": ["ham", "ham"], "who": ["ann", "bob\u200b"]}).to_csv(tmp_path / "w.csv",
+                                                                                         index=False)
+    one_line_error(run_cli("import-labels", folder, tmp_path / "w.csv", "--annotator-column", "who"), "w.csv",
+                   "line 3", "invisible character")

@@ -583,7 +583,8 @@ def test_a_count_beyond_64_bits_is_refused_before_the_project_is_made(tmp_path):
 @pytest.mark.parametrize(("model", "fragment"), [
     ("sklearn.svm.SVC", "has no predict_proba"),
     ("sklearn.linear_model.LinearRegression", "has no predict_proba"),
-    ("builtins.exit", "calling it ends the program"),
+    ("builtins.exit", "not a class or a Python function"),
+    ("os.abort", "not a class or a Python function"),
 ])
 def test_a_model_setting_that_gives_no_probabilities_is_one_line_at_train(project, model, fragment):
     """These pass the config's import-path check; ``train`` used to end in a traceback, or silently."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +23,8 @@ def load_model(path: str | None) -> Any:
         factory = getattr(import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError, TypeError) as error:
         raise ModelImportError(f"cannot build model {path!r}: {error}") from None
-    if not callable(factory):
-        raise ModelImportError(f"{path!r} is not a class or a function that builds a classifier")
+    if not (isinstance(factory, type) or inspect.isfunction(factory)):  # builtins such as os.abort end the process
+        raise ModelImportError(f"{path!r} is not a class or a Python function that builds a classifier")
     try:
         model = factory()
     except SystemExit:  # builtins.exit and the like would end the command without a word

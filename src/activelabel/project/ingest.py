@@ -40,6 +40,7 @@ from activelabel.errors import (
 from activelabel.files import Records, first_nested, read_records
 from activelabel.project.config import CONFIG_FILE
 from activelabel.store import leases, queue, repo, vectors
+from activelabel.store.annotators import hidden_character
 from activelabel.store.schema import Annotation, Annotator, Item, ItemVector
 
 if TYPE_CHECKING:
@@ -383,6 +384,12 @@ def import_labels(project: Project, path: str | Path, *, id_column: str = "id", 
     named = answers["annotator"].notna().to_numpy()
     _check_storable(records, answers["annotator"][named], Annotator.name, "annotator name",
                     rows=answers["row"].to_numpy()[named])
+    hidden = answers["annotator"][named].map(lambda name: hidden_character(name) is not None).to_numpy(dtype=bool)
+    if hidden.any():
+        i = int(np.flatnonzero(hidden)[0])
+        raise UnstorableValueError(f"{records.where(int(answers['row'].to_numpy()[named][i]))}: annotator name "
+                                   f"{answers['annotator'][named].iloc[i][:40]!r} holds a control or invisible "
+                                   "character")
     is_label = (answers["answer"] == "label").to_numpy()
     text = answers["label"].astype(object).where(answers["label"].notna(), "").astype(str)
     empty = is_label & (text.str.strip() == "").to_numpy()

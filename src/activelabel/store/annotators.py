@@ -25,6 +25,19 @@ PEOPLE_ROLES = ("annotator", "admin")
 _MAX_NAME = 100  # the column's width
 
 
+# Letters and marks that draw nothing: a name holding one looks like another name (Unicode's
+# Default_Ignorable_Code_Point list beyond the format characters, which no library here exposes).
+_BLANK_GLYPHS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180e\u3164\uffa0")
+
+
+def hidden_character(name: str) -> str | None:
+    """The first control or invisible character of ``name`` (zero-width, bidi override, fillers), or None."""
+    for c in name:
+        if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") or c in _BLANK_GLYPHS:
+            return c
+    return None
+
+
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidParameterError("annotator name must not be empty")
@@ -32,8 +45,7 @@ def _check_name(name: str) -> str:
         raise InvalidParameterError(f"annotator name {name!r} has leading or trailing whitespace")
     if len(name) > _MAX_NAME:
         raise InvalidParameterError(f"annotator name {name[:20]!r}... is longer than {_MAX_NAME} characters")
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):  # controls, and the invisible
-        # format characters (zero-width, right-to-left override) that make one name look like another
+    if hidden_character(name):
         raise InvalidParameterError(f"annotator name {name!r} holds a control or invisible character")
     return name
 
