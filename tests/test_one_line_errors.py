@@ -610,3 +610,24 @@ def test_a_seconds_column_with_no_sensible_seconds_is_one_line(project, tmp_path
     one_line_error(run_cli("import-labels", project, path, "--seconds-column", "secs"), "timed.csv", "line 3",
                    "'secs'", "seconds")
     assert rows(database_url(project)) == before
+
+
+def test_more_import_and_release_mistakes_are_one_line(project, tmp_path):
+    """An answers export is not labels; a label a whole file long is not echoed; JSON true is not seconds; two
+    accepted Prodigy labels are not one; a batch id beyond 64 bits is no batch."""
+    with Project.open(project) as p:
+        item = p.state().items.query("split == 'pool'")["external_id"].iloc[-1]
+    run_cli("export", project, tmp_path / "answers.csv", "--format", "answers")
+    before = rows(database_url(project))
+    one_line_error(run_cli("import-labels", project, tmp_path / "answers.csv"), "answers export")
+    pd.DataFrame({"id": [item], "label": ["x" * 200_000]}).to_csv(tmp_path / "long.csv", index=False)
+    out = run_cli("import-labels", project, tmp_path / "long.csv")
+    one_line_error(out, "unknown label", "200,000 characters")
+    assert len(out.stderr) < 400
+    (tmp_path / "t.jsonl").write_text(f'{{"id": "{item}", "label": "ham", "sec": true}}\n')
+    one_line_error(run_cli("import-labels", project, tmp_path / "t.jsonl", "--seconds-column", "sec"), "'sec'")
+    (tmp_path / "p.jsonl").write_text(f'{{"text": "t", "meta": {{"id": "{item}"}}, "answer": "accept", '
+                                      '"accept": ["spam", "ham"]}\n')
+    one_line_error(run_cli("import-labels", project, tmp_path / "p.jsonl"), "'accept' holds 2 labels")
+    one_line_error(run_cli("batches", project, "--release", str(2**70)), "no issued batch")
+    assert rows(database_url(project)) == before

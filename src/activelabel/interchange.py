@@ -44,6 +44,9 @@ def parse_answers(records: Records, *, id_column: str = "id", label_column: str 
     that carry no label, such as a Prodigy reject).
     """
     cols = set(records.frame.columns)
+    if {"event", "retracts", "answer"} <= cols:
+        raise MalformedFileError(f"{records.path}: this is an answers export (the audit log of every event), not "
+                                 "labels; import an export of the labels (--format csv, jsonl, labelstudio or prodigy)")
     # Our own exports come back: their unlabeled tasks carry no annotations (Label Studio) or no answer (Prodigy)
     if {"annotations", "data"} <= cols or ("data" in cols and all(isinstance(d, dict) for d in records.frame["data"])):
         out = _label_studio(records, id_column)
@@ -77,6 +80,7 @@ def _check_seconds(records: Records, out: pd.DataFrame, column: str) -> None:
     given = ~raw.map(_blank).to_numpy(dtype=bool)
     seconds = out["seconds"].to_numpy(dtype=float)
     bad = given & ~((seconds >= 0) & (seconds <= _MAX_SECONDS))  # NaN (not a number) fails too
+    bad |= raw.map(lambda v: isinstance(v, bool)).to_numpy(dtype=bool)  # JSON true is not 1 second
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise MalformedFileError(f"{records.where(int(out['row'].iloc[i]))}: column {column!r} must be seconds "
@@ -146,6 +150,9 @@ def _prodigy(records: Records, id_column: str, label_column: str) -> pd.DataFram
         if answer == "ignore":
             rows.append((i, ext, "skip", None, name, None))
         elif answer == "accept":
+            if isinstance(accept, (list, np.ndarray)) and len(accept) > 1:
+                raise MalformedFileError(f"{records.where(i)}: 'accept' holds {len(accept)} labels; a project takes "
+                                         "one label per item")
             if isinstance(accept, (list, np.ndarray)) and len(accept):
                 label = accept[0]
             else:

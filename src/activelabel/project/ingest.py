@@ -397,7 +397,7 @@ def import_labels(project: Project, path: str | Path, *, id_column: str = "id", 
     if unknown.any():
         i = int(np.flatnonzero(unknown)[0])
         raise UnknownLabelError(f"{records.where(int(answers['row'].iloc[i]))}: unknown label "
-                                f"{answers['label'].iloc[i]!r}; this project's labels are "
+                                f"{_shown(answers['label'].iloc[i])}; this project's labels are "
                                 f"{', '.join(project.config.labels)}")
     answers.loc[empty, "answer"] = "ignored"  # a row without a label is an item nobody labeled (exports list them)
     digest = _file_hash(records.path)
@@ -551,3 +551,7 @@ def _known_labels(records: Records, column: str, labels: list[str]) -> pd.Series
     return out
 
 
+def _shown(value, limit: int = 40) -> str:
+    """A value quoted for an error line, cut at ``limit`` characters (a whole file's worth must not be echoed)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(str(value)):,} characters)"

@@ -225,6 +225,8 @@ def release(project: Project, batch_id: int) -> dict:
     ProjectError
         When the project has no issued batch ``batch_id``.
     """
+    if not 0 < batch_id < 2**63:  # beyond a 64-bit id the database fails on the number itself
+        raise ProjectError(f"no issued batch {batch_id}; see activelabel batches")
     with project.store.session() as s:
         found = issuing.issued_batches(s, batch_id)
         if not found:
