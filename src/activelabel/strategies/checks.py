@@ -90,8 +90,9 @@ def _check_distribution(name: str, p: np.ndarray) -> None:
         )
 
 
-def check_features(X: ArrayLike, n_samples: int | None = None, name: str = "X") -> np.ndarray:
-    """Validate a feature matrix of shape (n_samples, n_features)."""
+def check_features(X: ArrayLike, n_samples: int | None = None, name: str = "X", *, values: bool = True) -> np.ndarray:
+    """Validate a feature matrix of shape (n_samples, n_features); with ``values=False`` only its shape (for a
+    strategy that does not read it: checking every value of a large matrix costs more than the selection)."""
     a = np.asarray(X)
     if a.ndim != 2:
         raise ShapeMismatchError(f"{name} must have shape (n_samples, n_features), got shape {a.shape}")
@@ -99,6 +100,8 @@ def check_features(X: ArrayLike, n_samples: int | None = None, name: str = "X") 
         raise ShapeMismatchError(
             f"{name} has {a.shape[0]} rows but the probabilities have {n_samples}"
         )
+    if not values:
+        return a
     if not np.issubdtype(a.dtype, np.floating):
         a = a.astype(np.float64)
     check_finite(name, a)

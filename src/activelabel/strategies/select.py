@@ -215,10 +215,11 @@ def _inputs(strategy, proba, samples, X):
         raise InvalidParameterError(
             f"strategy {strategy!r} needs samples of shape (n_members, n_samples, n_classes)"
         )
+    uses_x = strategy in _DIVERSITY or strategy in ("density", "default")
     if X is not None:
         rows = None if p is None else p.shape[0]
-        feats = check_features(X, rows)
-    if (strategy in _DIVERSITY or strategy in ("density", "default")) and feats is None:
+        feats = check_features(X, rows, values=uses_x or (p is None and s is None))
+    if uses_x and feats is None:
         raise InvalidParameterError(f"strategy {strategy!r} needs features X")
     if p is not None and s is not None and s.shape[1:] != p.shape:
         raise ShapeMismatchError(f"samples have shape {s.shape} but proba has shape {p.shape}")
