@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from scipy import stats
 from sklearn.decomposition import PCA
 
@@ -94,8 +93,8 @@ def run_dataset(name: str, seeds: int, peers: list[str], jobs: int, out: Path, c
     summary["targets"] = targets(summary, peers)
     summary["stamp"] = stamp(peer_packages(peers))
     write_report(summary, out / name, title=name, description=data.features)
-    print_table(summary, console)
     console.print(label_efficiency_table(summary), markup=False, highlight=False)
+    console.print(f"targets: {json.dumps(summary['targets'])}")
     return summary
 
 
@@ -115,24 +114,6 @@ def targets(summary: dict, peers: list[str]) -> dict:
                    p_vs_best_peer=p,
                    ties_or_beats_best_peer=bool(d["aulc_mean"] >= s[best]["aulc_mean"] or p >= 0.05))
     return out
-
-
-def print_table(summary: dict, console: Console) -> None:
-    st = summary["settings"]
-    table = Table(title=f"{summary['data']['name']}: ceiling {summary['ceiling_accuracy']:.4f}; "
-                        f"batch {st['batch_size']}, budget {st['max_labels']}, {len(summary['seeds'])} seeds, "
-                        f"{summary['seconds']:.0f} s")
-    for col in ("strategy", "AULC", "labels to 99%", "saved vs random", "p vs random"):
-        table.add_column(col, justify="left" if col == "strategy" else "right", no_wrap=True)
-    rows = sorted(summary["strategies"].items(), key=lambda kv: -kv[1]["aulc_mean"])
-    for name, s in rows:
-        table.add_row(name, f"{s['aulc_mean']:.4f}",
-                      "-" if s["labels_to_99"] is None else f"{s['labels_to_99']:.0f}",
-                      "baseline" if name == "random" else
-                      ("-" if s["savings_vs_random_99"] is None else f"{s['savings_vs_random_99']:.0%}"),
-                      "-" if s["p_value_vs_random"] is None else f"{s['p_value_vs_random']:.3g}")
-    console.print(table)
-    console.print(f"targets: {json.dumps(summary['targets'])}")
 
 
 def main() -> None:
