@@ -143,14 +143,14 @@ def test_answers_are_appended_and_the_label_is_derived(project, sms, tmp_path):
     """A correction is a new event; the label is the majority of each answerer's latest answer."""
     path, frame = sms
     project.import_items(path, text_column="text", id_column="id")
-    pd.DataFrame({"id": ["m0"] * 4, "label": ["spam", "ham", "ham", "spam"],
+    pd.DataFrame({"id": ["m0"] * 4, "label": ["ham", "ham", "ham", "spam"],
                   "who": ["ann", "bob", "cy", "ann"]}).to_csv(tmp_path / "a.csv", index=False)
     project.import_labels(tmp_path / "a.csv", annotator_column="who")
     st = project.state()
     m0 = st.items.set_index("external_id").loc["m0"]
-    # ann's latest is spam, bob and cy say ham: ham wins 2-1; ann's first answer is still stored.
+    # ann's latest is spam, bob and cy say ham: ham wins 2-1; ann's first answer (ham) is still stored.
     assert (m0["label"], m0["n_votes"]) == ("ham", 3)
-    assert list(st.events["label"]) == ["spam", "ham", "ham", "spam"]
+    assert list(st.events["label"]) == ["ham", "ham", "ham", "spam"]
     # cy retracts (undo): 1-1, the tie goes to the most recent label (ann's spam)
     with project.store.session() as s:
         cy = s.scalar(select(Annotation.id).join(Annotator).where(Annotator.name == "cy"))
