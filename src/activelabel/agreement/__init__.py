@@ -1,0 +1,20 @@
+"""Annotator agreement and aggregation: pure functions over an (n_items, n_annotators) label matrix.
+
+Class codes 0..k-1, -1 where an annotator gave no label. Measures: pairwise
+Cohen's kappa, Fleiss' kappa, Krippendorff's alpha, per-annotator agreement
+with the consensus and accuracy on gold items. Aggregation: majority vote,
+Dawid-Skene, CROWDLAB.
+"""
+
+from activelabel.agreement.aggregation import METHODS, Consensus, aggregate, crowdlab, dawid_skene, majority_vote
+from activelabel.agreement.measures import (
+    MISSING,
+    annotator_stats,
+    check_matrix,
+    fleiss_kappa,
+    krippendorff_alpha,
+    pairwise_kappa,
+)
+
+__all__ = ["MISSING", "METHODS", "Consensus", "aggregate", "annotator_stats", "check_matrix", "crowdlab",
+           "dawid_skene", "fleiss_kappa", "krippendorff_alpha", "majority_vote", "pairwise_kappa"]

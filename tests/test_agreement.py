@@ -1,0 +1,138 @@
+"""Agreement and aggregation (issue 13): kappas and alpha, majority vote, Dawid-Skene, CROWDLAB."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from activelabel.agreement import (
+    aggregate,
+    annotator_stats,
+    crowdlab,
+    dawid_skene,
+    fleiss_kappa,
+    krippendorff_alpha,
+    majority_vote,
+    pairwise_kappa,
+)
+from activelabel.errors import InvalidParameterError, ShapeMismatchError
+
+
+def noisy(n=2000, k=3, accuracy=(0.95, 0.85, 0.65), seed=0, missing=0.0):
+    """True labels and annotators who are right with the given accuracies (wrong labels uniform over the rest)."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(k, size=n)
+    m = np.empty((n, len(accuracy)), dtype=np.int64)
+    for a, p in enumerate(accuracy):
+        wrong = rng.random(n) > p
+        m[:, a] = np.where(wrong, (truth + rng.integers(1, k, size=n)) % k, truth)
+        m[rng.random(n) < missing, a] = -1
+    return truth, m
+
+
+item_labels = st.lists(st.integers(0, 3), min_size=4, max_size=40)
+
+
+@given(item_labels, st.integers(2, 5))
+def test_identical_annotators_agree_perfectly(labels, n_annotators):
+    m = np.repeat(np.array(labels)[:, None], n_annotators, axis=1)
+    if len(set(labels)) < 2:
+        return  # one class only: chance agreement is total, kappa undefined
+    assert np.allclose(pairwise_kappa(m), 1.0)
+    assert fleiss_kappa(m) == pytest.approx(1.0)
+    assert krippendorff_alpha(m) == pytest.approx(1.0)
+
+
+@given(st.integers(0, 10_000))
+def test_renaming_the_labels_changes_nothing(seed):
+    _, m = noisy(n=60, k=4, accuracy=(0.9, 0.7, 0.5), seed=seed, missing=0.2)
+    rename = np.random.default_rng(seed).permutation(4)
+    renamed = np.where(m == -1, -1, rename[np.maximum(m, 0)])
+    np.testing.assert_allclose(pairwise_kappa(renamed, 4), pairwise_kappa(m, 4), equal_nan=True)
+    assert fleiss_kappa(renamed, 4) == pytest.approx(fleiss_kappa(m, 4), nan_ok=True)
+    assert krippendorff_alpha(renamed) == pytest.approx(krippendorff_alpha(m), nan_ok=True)
+
+
+def test_alpha_matches_krippendorffs_worked_example():
+    """Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability": 4 observers, 12 units, values 1-5 with
+    gaps; nominal alpha = 0.743."""
+    rows = ["1 2 3 3 2 1 4 1 2 . . .", "1 2 3 3 2 2 4 1 2 5 . 3", ". 3 3 3 2 3 4 2 2 5 1 .", "1 2 3 3 2 4 4 1 2 5 1 ."]
+    m = np.array([[-1 if v == "." else int(v) - 1 for v in r.split()] for r in rows]).T
+    assert krippendorff_alpha(m) == pytest.approx(0.743, abs=5e-4)
+
+
+def test_fleiss_and_cohen_by_hand():
+    """Two raters, 4 items, 2 classes: agree on 3 of 4; shares 4/8 each way."""
+    m = np.array([[0, 0], [1, 1], [0, 1], [1, 1]])
+    # Cohen: observed 0.75; expected (1*2 + ... ) rater A: 2 zeros 2 ones, B: 1 zero 3 ones -> 0.5*0.25+0.5*0.75
+    assert pairwise_kappa(m)[0, 1] == pytest.approx((0.75 - 0.5) / 0.5)
+    # Fleiss: P_i = 1, 1, 0, 1 -> 0.75; shares 3/8, 5/8 -> P_e = 34/64
+    assert fleiss_kappa(m) == pytest.approx((0.75 - 34 / 64) / (1 - 34 / 64))
+
+
+def test_dawid_skene_recovers_the_annotators_accuracies_and_beats_the_vote():
+    truth, m = noisy()
+    ds = dawid_skene(m, 3)
+    np.testing.assert_allclose(ds.annotator_accuracy, [0.95, 0.85, 0.65], atol=0.05)
+    assert (ds.labels == truth).mean() > (majority_vote(m, 3).labels == truth).mean()
+    assert np.allclose(ds.posterior.sum(axis=1), 1) and np.allclose(ds.quality, ds.posterior.max(axis=1))
+
+
+@pytest.mark.filterwarnings("ignore")  # crowd-kit 1.4 on pandas 3: deprecation warnings, not ours
+def test_dawid_skene_agrees_with_crowd_kit():
+    from crowdkit.aggregation import DawidSkene
+
+    _, m = noisy(n=1000, missing=0.3, seed=3)
+    rows, cols = np.nonzero(m != -1)
+    frame = pd.DataFrame({"task": rows, "worker": cols, "label": m[rows, cols]})
+    theirs = DawidSkene(n_iter=100).fit_predict(frame).sort_index()
+    ours = dawid_skene(m, 3).labels[theirs.index.to_numpy()]
+    assert (ours == theirs.to_numpy()).mean() > 0.99
+
+
+@pytest.mark.parametrize("method", ["majority", "dawid_skene"])
+def test_one_annotator_is_taken_at_their_word(method):
+    labels = np.random.default_rng(1).integers(3, size=50)
+    result = aggregate(labels[:, None], 3, method)
+    assert np.array_equal(result.labels, labels)
+
+
+def test_majority_ties_are_broken_by_the_seed_and_nobody_gives_no_label():
+    m = np.array([[0, 1], [0, 1], [0, 1], [0, 1], [-1, -1]] * 20)
+    one, again = majority_vote(m, 2, random_state=5), majority_vote(m, 2, random_state=5)
+    assert np.array_equal(one.labels, again.labels)
+    tied = one.labels[m[:, 0] != -1]
+    assert set(tied) == {0, 1}  # not always the first class
+    assert (one.labels[m[:, 0] == -1] == -1).all() and (one.quality[m[:, 0] == -1] == 0).all()
+
+
+def test_crowdlab_uses_the_model_to_settle_disagreements():
+    truth, m = noisy(n=500, accuracy=(0.8, 0.7, 0.6), seed=2)
+    probs = np.full((500, 3), 0.15)
+    probs[np.arange(500), truth] = 0.7
+    result = crowdlab(m, probs)
+    assert (result.labels == truth).mean() > (majority_vote(m, 3).labels == truth).mean()
+    assert np.allclose(result.posterior.sum(axis=1), 1) and ((0 <= result.quality) & (result.quality <= 1)).all()
+    with pytest.raises(InvalidParameterError, match="needs pred_probs"):
+        aggregate(m, 3, "crowdlab")
+
+
+def test_annotator_stats_against_the_consensus_and_gold():
+    m = np.array([[0, 0, 1], [1, 1, 1], [0, -1, 0], [1, 0, -1]])
+    consensus = np.array([0, 1, 0, 1])
+    stats = annotator_stats(m, consensus, gold=np.array([0, 1, -1, 0]))
+    assert list(stats["answered"]) == [4, 3, 3]
+    np.testing.assert_allclose(stats["agreement"], [1.0, 2 / 3, 2 / 3])
+    np.testing.assert_allclose(stats["gold_accuracy"], [2 / 3, 1.0, 0.5])
+
+
+def test_bad_matrices_name_the_problem():
+    with pytest.raises(ShapeMismatchError, match="n_items, n_annotators"):
+        fleiss_kappa(np.zeros(5, dtype=int))
+    with pytest.raises(InvalidParameterError, match="integer class codes"):
+        pairwise_kappa(np.zeros((3, 2)))
+    with pytest.raises(InvalidParameterError, match="not below n_classes=2"):
+        majority_vote(np.array([[0, 2]]), 2)
+    with pytest.raises(InvalidParameterError, match="unknown aggregation method 'mode'"):
+        aggregate(np.array([[0, 1]]), 2, "mode")
