@@ -136,3 +136,42 @@ def test_bad_matrices_name_the_problem():
         majority_vote(np.array([[0, 2]]), 2)
     with pytest.raises(InvalidParameterError, match="unknown aggregation method 'mode'"):
         aggregate(np.array([[0, 1]]), 2, "mode")
+
+
+def test_the_projects_agreement_report_matches_a_hand_count(tmp_path):
+    """ann and bob label four messages, agreeing on three: Cohen's kappa 0.5 (observed 3/4, expected 1/2),
+    Fleiss' kappa (0.75 - 34/64) / (30/64); cy's undone label and an unnamed import do not count."""
+    import json
+
+    from helpers import make_sms_project, run_cli
+
+    from activelabel.project import Project
+
+    folder = make_sms_project(tmp_path, n=120, test_size=20, seed_pool=10, seed_test=5)
+    with Project.open(folder) as p:
+        ids = list(p.state().items.query("split == 'pool'")["external_id"][20:24])
+    pd.DataFrame({"id": ids * 2 + [ids[0]],
+                  "label": ["spam", "spam", "ham", "ham", "spam", "ham", "ham", "ham", "ham"],
+                  "who": ["ann"] * 4 + ["bob"] * 4 + ["cy"]}).to_csv(tmp_path / "two.csv", index=False)
+    assert run_cli("import-labels", folder, tmp_path / "two.csv", "--annotator-column", "who").returncode == 0
+    with Project.open(folder) as p, p.store.session() as s:
+        from sqlalchemy import select
+
+        from activelabel.store import repo
+        from activelabel.store.schema import Annotation, Annotator
+
+        cy = s.scalar(select(Annotation.id).join(Annotator).where(Annotator.name == "cy"))
+        item = s.scalar(select(Annotation.item_id).where(Annotation.id == cy))
+        repo.add_annotations(s, [{"item_id": item, "annotator_id": None, "answer": "retract", "label": None,
+                                  "source": "web", "retracts_id": cy}])
+    out = run_cli("agreement", folder, "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["items_with_several_opinions"] == 4 and report["consensus_method"] == "majority"
+    assert report["fleiss_kappa"] == pytest.approx((0.75 - 34 / 64) / (30 / 64), abs=1e-4)
+    ann, bob = report["annotators"]
+    assert (ann["name"], ann["labels"], bob["labels"]) == ("ann", 4, 4)
+    assert ann["kappa"]["bob"] == pytest.approx(0.5) and bob["kappa"]["ann"] == pytest.approx(0.5)
+    assert report["label_pairs"] == {"spam": {"spam": 1, "ham": 1}, "ham": {"spam": 1, "ham": 2}}
+    text = run_cli("agreement", folder)
+    assert text.returncode == 0 and "Fleiss' kappa 0.467" in text.stdout

@@ -373,6 +373,43 @@ def status(folder: ProjectDir,
 
 
 @app.command()
+def agreement(folder: ProjectDir,
+              as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False) -> None:
+    """How far the annotators agree: overall, per person, and which labels they confuse with each other."""
+    import json
+
+    with _project(folder, "reading") as (project, _):
+        report = project.agreement()
+    if as_json:
+        print(json.dumps(report))
+        return
+
+    def shown(x) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    console.print(f"{report['items_labeled']:,} items labeled by named people, "
+                  f"{report['items_with_several_opinions']:,} with two or more opinions; "
+                  f"Fleiss' kappa {shown(report['fleiss_kappa'])}, Krippendorff's alpha "
+                  f"{shown(report['krippendorff_alpha'])}; consensus by {report['consensus_method']}",
+                  highlight=False, soft_wrap=True)
+    people = [a["name"] for a in report["annotators"]]
+    table = Table(title="per annotator (kappa: Cohen's, on the items both labeled)")
+    for col in ("annotator", "labels", "shared items", "agrees with consensus", *people):
+        table.add_column(col, justify="left" if col == "annotator" else "right")
+    for a in report["annotators"]:
+        table.add_row(a["name"], f"{a['labels']:,}", f"{a['shared_items']:,}", shown(a["agreement_with_consensus"]),
+                      *("1" if other == a["name"] else shown(a["kappa"][other]) for other in people))
+    console.print(table)
+    pairs = Table(title="labels given to one item by two people (counts)")
+    pairs.add_column("")
+    for label in report["labels"]:
+        pairs.add_column(label, justify="right")
+    for label, row in report["label_pairs"].items():
+        pairs.add_row(label, *(f"{row[other]:,}" for other in report["labels"]))
+    console.print(pairs)
+
+
+@app.command()
 def export(
     folder: ProjectDir,
     out: Annotated[Path, typer.Argument(help="File to write (.csv, .jsonl, .parquet, .json for Label Studio).")],

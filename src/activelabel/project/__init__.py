@@ -20,7 +20,7 @@ import numpy as np
 
 from activelabel.errors import ActiveLabelError, InvalidParameterError, ProjectExistsError, UnwritableFileError
 from activelabel.models.featurizers import FeatureCache
-from activelabel.project import curation, features, ingest, issuing, reporting, training
+from activelabel.project import agreement, curation, features, ingest, issuing, reporting, training
 from activelabel.project import state as _state
 from activelabel.project.config import CONFIG_FILE, DB_FILE, Config, read_config
 from activelabel.store.db import Store, open_store, sqlite_url
@@ -109,6 +109,7 @@ class Project:
     retire_items = curation.retire_items
     restore_items = curation.restore_items
     status = reporting.status
+    agreement = agreement.agreement_report
     predictions = reporting.predictions
     export = reporting.export
 

@@ -1,0 +1,103 @@
+"""A project's agreement report: how far its annotators agree, overall, per person and per label pair.
+
+The label matrix holds each named person's standing label on each item (their
+latest label answer not undone or corrected away); answers imported without a
+name have no one to compare, and skips and unsure are not labels.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from activelabel.agreement import (
+    MISSING,
+    annotator_stats,
+    dawid_skene,
+    fleiss_kappa,
+    krippendorff_alpha,
+    majority_vote,
+    pairwise_kappa,
+)
+from activelabel.project.state import state
+from activelabel.store import repo
+
+if TYPE_CHECKING:
+    from activelabel.project import Project
+
+__all__ = ["label_matrix", "agreement_report", "MIN_OVERLAP"]
+
+MIN_OVERLAP = 20  # items each person shares with others before Dawid-Skene can estimate their confusion
+
+
+def label_matrix(project: Project, st: SimpleNamespace | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The (n_items, n_people) matrix of class codes (the project's label order, -1: no label), the item ids
+    of its rows (items with at least one label from a named person) and the people's names."""
+    st = state(project) if st is None else st
+    events = st.events
+    labels = list(project.config.labels)
+    if events.empty:
+        return np.empty((0, 0), dtype=np.int64), np.empty(0, dtype=np.int64), []
+    undone = set(events["retracts_id"].dropna().astype(np.int64))
+    standing = events[(events["answer"] != "retract") & ~events["id"].isin(undone) & events["annotator_id"].notna()]
+    latest = standing.sort_values("id").groupby(["item_id", "annotator_id"]).tail(1)
+    given = latest[latest["answer"] == "label"]
+    given = given[given["item_id"].isin(st.items.loc[~st.items["retired"], "id"])]
+    with project.store.session(readonly=True) as s:
+        names = repo.annotators_frame(s).set_index("id")["name"]
+    people = sorted(given["annotator_id"].astype(np.int64).unique())
+    items = np.sort(given["item_id"].astype(np.int64).unique())
+    m = np.full((len(items), len(people)), MISSING, dtype=np.int64)
+    row = pd.Series(np.arange(len(items)), index=items)
+    col = pd.Series(np.arange(len(people)), index=people)
+    code = {name: k for k, name in enumerate(labels)}
+    known = given["label"].isin(code)  # labels no longer in the project's list are left out
+    given = given[known]
+    m[row[given["item_id"].astype(np.int64)].to_numpy(), col[given["annotator_id"].astype(np.int64)].to_numpy()] = \
+        given["label"].map(code).to_numpy(np.int64)
+    return m, items, [str(names.get(p, p)) for p in people]
+
+
+def agreement_report(project: Project, st: SimpleNamespace | None = None) -> dict:
+    """Overall agreement (Fleiss' kappa, Krippendorff's alpha), per person (labels, agreement with the consensus,
+    and pairwise Cohen's kappa), and how often each pair of labels met on one item between two people.
+
+    The consensus is Dawid-Skene once every person shares ``MIN_OVERLAP`` items with others, majority vote before.
+    """
+    labels = list(project.config.labels)
+    m, items, people = label_matrix(project, st)
+    k = len(labels)
+    multi = (m != MISSING).sum(axis=1) >= 2 if m.size else np.zeros(0, dtype=bool)
+    shared = ((m != MISSING) & multi[:, None]).sum(axis=0) if m.size else np.zeros(0, dtype=int)
+    method = "dawid_skene" if len(people) >= 2 and (shared >= MIN_OVERLAP).all() else "majority"
+    consensus = (dawid_skene if method == "dawid_skene" else majority_vote)(m, k) if m.size else None
+    stats = annotator_stats(m, consensus.labels) if m.size else {"answered": [], "agreement": []}
+    kappas = pairwise_kappa(m, k) if m.size else np.empty((0, 0))
+    pairs = np.zeros((k, k), dtype=np.int64)  # label pairs between two people on one item (symmetric)
+    for row in m[multi] if m.size else []:
+        codes = row[row != MISSING]
+        for i in range(len(codes)):
+            for j in range(i + 1, len(codes)):
+                pairs[codes[i], codes[j]] += 1
+                if codes[i] != codes[j]:
+                    pairs[codes[j], codes[i]] += 1
+
+    def number(x) -> float | None:
+        return None if x is None or not np.isfinite(x) else round(float(x), 4)
+
+    return {
+        "labels": labels,
+        "items_labeled": int(len(items)),
+        "items_with_several_opinions": int(multi.sum()),
+        "fleiss_kappa": number(fleiss_kappa(m, k)) if m.size else None,
+        "krippendorff_alpha": number(krippendorff_alpha(m)) if multi.any() else None,
+        "consensus_method": method,
+        "annotators": [{"name": name, "labels": int(stats["answered"][a]),
+                        "shared_items": int(shared[a]), "agreement_with_consensus": number(stats["agreement"][a]),
+                        "kappa": {people[b]: number(kappas[a, b]) for b in range(len(people)) if b != a}}
+                       for a, name in enumerate(people)],
+        "label_pairs": {labels[a]: {labels[b]: int(pairs[a, b]) for b in range(k)} for a in range(k)},
+    }
