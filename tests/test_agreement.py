@@ -175,3 +175,40 @@ def test_the_projects_agreement_report_matches_a_hand_count(tmp_path):
     assert report["label_pairs"] == {"spam": {"spam": 1, "ham": 1}, "ham": {"spam": 1, "ham": 2}}
     text = run_cli("agreement", folder)
     assert text.returncode == 0 and "Fleiss' kappa 0.467" in text.stdout
+
+
+def test_a_project_derives_labels_by_dawid_skene_once_annotators_overlap(tmp_path):
+    """Three people label the same 40 messages: a careful one, a fair one and a careless one who, with the fair
+    one, often outvotes the careful one. ``auto`` switches to Dawid-Skene (everyone shares 20 items or more),
+    whose labels are more often right than the vote's; the export says how each label was made."""
+    from helpers import make_sms_project, run_cli, set_config
+
+    from activelabel.project import Project
+
+    folder = make_sms_project(tmp_path, n=200, test_size=20, seed_pool=10, seed_test=5)
+    truth = pd.read_csv(tmp_path / "sms.csv").set_index("id")["label"]
+    with Project.open(folder) as p:
+        ids = list(p.state().items.query("split == 'pool' and label.isna()")["external_id"][:40])
+    rng = np.random.default_rng(4)
+    rows = []
+    for who, accuracy in (("careful", 0.97), ("fair", 0.8), ("careless", 0.6)):
+        for i in ids:
+            right = truth[i]
+            rows.append((i, right if rng.random() < accuracy else ("ham" if right == "spam" else "spam"), who))
+    pd.DataFrame(rows, columns=["id", "label", "who"]).to_csv(tmp_path / "three.csv", index=False)
+    assert run_cli("import-labels", folder, tmp_path / "three.csv", "--annotator-column", "who").returncode == 0
+
+    def accuracy():
+        with Project.open(folder) as p:
+            st = p.state()
+        labeled = st.items.set_index("external_id").loc[ids]
+        return st.aggregation, float((labeled["label"] == truth[ids]).mean()), labeled["consensus"]
+
+    method, ds, confidence = accuracy()
+    assert method == "dawid_skene" and confidence.between(0.5, 1).all()
+    set_config(folder, aggregation="majority")
+    method, vote, _ = accuracy()
+    assert method == "majority" and ds >= vote
+    assert run_cli("export", folder, tmp_path / "out.csv").returncode == 0
+    exported = pd.read_csv(tmp_path / "out.csv").set_index("id").loc[ids]
+    assert (exported["aggregation"] == "majority").all() and (exported["votes"] == 3).all()

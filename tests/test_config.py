@@ -47,6 +47,7 @@ BAD = [
     ("show_suggestions", "yes"), ("session_idle_hours", 0), ("session_idle_hours", math.inf),
     ("session_max_days", -1), ("session_max_days", "7"), ("max_body_kb", 0), ("max_body_kb", 1.5),
     ("trusted_proxies", "127.0.0.1"), ("trusted_proxies", [""]), ("trusted_proxies", ["not an ip"]),
+    ("aggregation", "mode"), ("aggregation", ""),
 ]
 
 # (key, edge value): each accepted
@@ -66,7 +67,7 @@ GOOD = [
     ("guidelines", ""), ("guidelines", "# Spam\n\nAnything *selling* something."), ("label_descriptions", {}),
     ("label_descriptions", {"a": "the first"}), ("show_suggestions", True), ("session_idle_hours", 0.5),
     ("session_max_days", 30), ("max_body_kb", 1), ("trusted_proxies", []), ("trusted_proxies", ["127.0.0.1"]),
-    ("trusted_proxies", ["10.0.0.0/8", "::1"]),
+    ("trusted_proxies", ["10.0.0.0/8", "::1"]), ("aggregation", "auto"), ("aggregation", "dawid_skene"),
 ]
 
 

@@ -188,7 +188,10 @@ def _flat(items: pd.DataFrame) -> pd.DataFrame:
         out = pd.concat([out, data.add_prefix("data.")], axis=1)
     out = out.drop(columns=[c for c in ("text", "image") if out[c].isna().all()])
     out["label"] = items["label"]
-    out["votes"] = items["n_votes"]
+    out["votes"] = items["n_votes"]  # the opinions the label rests on
+    if "aggregation" in items:  # how the label was derived from them, and the consensus's top probability
+        out["aggregation"] = items["aggregation"]
+        out["consensus"] = items["consensus"].round(4)
     out["prediction"] = items["prediction"]
     out["confidence"] = items["confidence"]
     return out

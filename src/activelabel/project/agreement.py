@@ -22,13 +22,12 @@ from activelabel.agreement import (
     majority_vote,
     pairwise_kappa,
 )
-from activelabel.project.state import state
 from activelabel.store import repo
 
 if TYPE_CHECKING:
     from activelabel.project import Project
 
-__all__ = ["label_matrix", "agreement_report", "MIN_OVERLAP"]
+__all__ = ["label_matrix", "agreement_report", "consensus", "MIN_OVERLAP"]
 
 MIN_OVERLAP = 20  # items each person shares with others before Dawid-Skene can estimate their confusion
 
@@ -36,6 +35,8 @@ MIN_OVERLAP = 20  # items each person shares with others before Dawid-Skene can 
 def label_matrix(project: Project, st: SimpleNamespace | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The (n_items, n_people) matrix of class codes (the project's label order, -1: no label), the item ids
     of its rows (items with at least one label from a named person) and the people's names."""
+    from activelabel.project.state import state
+
     st = state(project) if st is None else st
     events = st.events
     labels = list(project.config.labels)
@@ -72,7 +73,7 @@ def agreement_report(project: Project, st: SimpleNamespace | None = None) -> dic
     k = len(labels)
     multi = (m != MISSING).sum(axis=1) >= 2 if m.size else np.zeros(0, dtype=bool)
     shared = ((m != MISSING) & multi[:, None]).sum(axis=0) if m.size else np.zeros(0, dtype=int)
-    method = "dawid_skene" if len(people) >= 2 and (shared >= MIN_OVERLAP).all() else "majority"
+    method = _method(project.config.aggregation, m) if m.size else "majority"
     consensus = (dawid_skene if method == "dawid_skene" else majority_vote)(m, k) if m.size else None
     stats = annotator_stats(m, consensus.labels) if m.size else {"answered": [], "agreement": []}
     kappas = pairwise_kappa(m, k) if m.size else np.empty((0, 0))
@@ -101,3 +102,51 @@ def agreement_report(project: Project, st: SimpleNamespace | None = None) -> dic
                        for a, name in enumerate(people)],
         "label_pairs": {labels[a]: {labels[b]: int(pairs[a, b]) for b in range(k)} for a in range(k)},
     }
+
+
+def _method(config_method: str, m: np.ndarray) -> str:
+    """``auto``: Dawid-Skene once every answerer who shares items with others shares ``MIN_OVERLAP`` of them
+    (answerers who share none, such as a seed file, keep their labels either way), majority before."""
+    if config_method != "auto":
+        return config_method
+    multi = (m != MISSING).sum(axis=1) >= 2
+    shared = ((m != MISSING) & multi[:, None]).sum(axis=0)
+    overlapping = shared[shared > 0]
+    return "dawid_skene" if len(overlapping) >= 2 and (overlapping >= MIN_OVERLAP).all() else "majority"
+
+
+def consensus(project: Project, events: pd.DataFrame, current: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+    """The project's aggregation method in effect and each labeled item's consensus: ``label`` and ``confidence``
+    (the posterior's top probability), indexed by item id.
+
+    Answerers are people and, for answers imported without a name, their source file; each counts with their
+    latest answer. With majority the labels are ``current``'s (ties to the most recent answer) and the
+    confidence is the winning share of the votes; with Dawid-Skene both come from its posterior.
+    """
+    labels = list(project.config.labels)
+    out = pd.DataFrame({"label": current["label"], "confidence": np.nan}, index=current.index)
+    if events.empty or current.empty:
+        return "majority", out
+    undone = set(events["retracts_id"].dropna().astype(np.int64))
+    live = events[(events["answer"] != "retract") & ~events["id"].isin(undone)]
+    voter = live["annotator_id"].astype("Int64").astype(str).where(live["annotator_id"].notna(),
+                                                                    "source:" + live["source"])
+    latest = live.assign(voter=voter).sort_values("id").groupby(["item_id", "voter"]).tail(1)
+    given = latest[(latest["answer"] == "label") & latest["label"].isin(labels)]
+    items = np.sort(given["item_id"].unique())
+    voters = sorted(given["voter"].unique())
+    m = np.full((len(items), len(voters)), MISSING, dtype=np.int64)
+    row = pd.Series(np.arange(len(items)), index=items)
+    col = pd.Series(np.arange(len(voters)), index=voters)
+    m[row[given["item_id"]].to_numpy(), col[given["voter"]].to_numpy()] = \
+        given["label"].map({name: k for k, name in enumerate(labels)}).to_numpy(np.int64)
+    method = _method(project.config.aggregation, m)
+    if method == "majority":
+        votes = np.stack([(m == c).sum(axis=1) for c in range(len(labels))], axis=1)
+        share = pd.Series(votes.max(axis=1) / np.maximum(votes.sum(axis=1), 1), index=items)
+        out["confidence"] = share.reindex(out.index)
+        return method, out
+    result = dawid_skene(m, len(labels))
+    out.loc[items, "label"] = np.asarray(labels, dtype=object)[result.labels]
+    out.loc[items, "confidence"] = result.quality
+    return method, out

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from activelabel.project.agreement import consensus
 from activelabel.store import issuing, queue, repo
 
 if TYPE_CHECKING:
@@ -30,9 +31,12 @@ def state(project: Project) -> SimpleNamespace:
         skipped = queue.skipped_out(s, project.config.queue_settings())
         history = repo.cycles(s)
     current = repo.current_labels(events)
-    items["label"] = items["id"].map(current["label"])
+    method, agreed = consensus(project, events, current)
+    items["label"] = items["id"].map(agreed["label"])
+    items["consensus"] = items["id"].map(agreed["confidence"])
     items["n_votes"] = items["id"].map(current["n_votes"]).fillna(0).astype(int)
-    return SimpleNamespace(items=items, events=events, issued=issued, skipped=skipped, cycles=history)
+    return SimpleNamespace(items=items, events=events, issued=issued, skipped=skipped, cycles=history,
+                           aggregation=method)
 
 
 def labeled_rows(items: pd.DataFrame, split: str) -> np.ndarray:
