@@ -212,3 +212,75 @@ def test_a_project_derives_labels_by_dawid_skene_once_annotators_overlap(tmp_pat
     assert run_cli("export", folder, tmp_path / "out.csv").returncode == 0
     exported = pd.read_csv(tmp_path / "out.csv").set_index("id").loc[ids]
     assert (exported["aggregation"] == "majority").all() and (exported["votes"] == 3).all()
+
+
+@pytest.fixture
+def disputed(tmp_path, db_url):
+    """A project where ann and bob disagree on two messages and agree on a third; an admin's token."""
+    from helpers import make_sms_project
+
+    from activelabel.project import Project
+
+    folder = make_sms_project(tmp_path, db_url, n=120, test_size=20, seed_pool=10, seed_test=5)
+    with Project.open(folder) as p:
+        ids = list(p.state().items.query("split == 'pool' and label.isna()")["external_id"][:3])
+        boss = p.add_annotator("boss", "admin")
+    pd.DataFrame({"id": ids * 2, "label": ["spam", "spam", "ham", "ham", "ham", "ham"],
+                  "who": ["ann"] * 3 + ["bob"] * 3}).to_csv(tmp_path / "two.csv", index=False)
+    with Project.open(folder) as p:
+        p.import_labels(tmp_path / "two.csv", annotator_column="who")
+    return folder, ids, boss
+
+
+def test_contested_items_reach_adjudication_and_the_admins_label_is_final(disputed, tmp_path):
+    """Two 1-1 items are contested (consensus 50%), the unanimous one is not; the admin's label settles one, is
+    its label whatever the votes say, counts as no extra vote, and the export marks it adjudicated."""
+    from fastapi.testclient import TestClient
+    from helpers import bearer
+
+    from activelabel.project import Project
+    from activelabel.project.agreement import contested
+    from activelabel.server import create_app
+
+    folder, ids, boss = disputed
+    with Project.open(folder) as p:
+        rows = contested(p, p.state())
+    assert sorted(rows["external_id"]) == sorted(ids[:2])
+    with TestClient(create_app(folder, retrain=False)) as c:
+        page = c.get("/admin/adjudicate", headers=bearer(boss)).text
+        assert page.count('<tr data-item=') == 2 and "<b>ann</b>: spam" in page and "<b>bob</b>: ham" in page
+        item = int(rows["id"].iloc[0])
+        r = c.post("/admin/adjudicate", data={"item_id": item, "label": "ham"}, headers=bearer(boss),
+                   follow_redirects=False)
+        assert r.status_code == 303
+        assert c.post("/admin/adjudicate", data={"item_id": item, "label": "eggs"},
+                      headers=bearer(boss)).status_code == 400
+        assert c.get("/admin/adjudicate", headers=bearer(boss)).text.count('<tr data-item=') == 1
+    with Project.open(folder) as p:
+        st = p.state()
+        row = st.items.set_index("id").loc[item]
+        assert (row["label"], bool(row["adjudicated"]), row["n_votes"]) == ("ham", True, 2)
+        p.export(tmp_path / "out.csv", "csv")
+    exported = pd.read_csv(tmp_path / "out.csv").set_index("id")
+    assert exported.loc[rows["external_id"].iloc[0], "aggregation"] == "adjudicated"
+
+
+def test_an_admin_adjudicates_in_the_browser(disputed, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    from helpers import Server
+
+    folder, ids, boss = disputed
+    with Server(folder, log=tmp_path / "server.log") as server:
+        page = browser.new_page()
+        page.goto(server.url + "/login")
+        page.fill("#token", boss)
+        page.click("button[type=submit]")
+        page.goto(server.url + "/admin/adjudicate")
+        expect(page.locator("#contested tbody tr")).to_have_count(2)
+        page.locator("#contested tbody tr").first.get_by_role("button", name="spam").click()
+        expect(page.locator("#adjudicated")).to_be_visible()
+        expect(page.locator("#contested tbody tr")).to_have_count(1)
+        page.locator("#contested tbody tr").first.get_by_role("button", name="ham").click()
+        expect(page.locator("#contested-empty")).to_be_visible()
+        page.close()

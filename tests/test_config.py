@@ -47,7 +47,7 @@ BAD = [
     ("show_suggestions", "yes"), ("session_idle_hours", 0), ("session_idle_hours", math.inf),
     ("session_max_days", -1), ("session_max_days", "7"), ("max_body_kb", 0), ("max_body_kb", 1.5),
     ("trusted_proxies", "127.0.0.1"), ("trusted_proxies", [""]), ("trusted_proxies", ["not an ip"]),
-    ("aggregation", "mode"), ("aggregation", ""),
+    ("aggregation", "mode"), ("aggregation", ""), ("adjudicate_below", 1.5), ("adjudicate_below", "0.7"),
 ]
 
 # (key, edge value): each accepted
@@ -68,6 +68,7 @@ GOOD = [
     ("label_descriptions", {"a": "the first"}), ("show_suggestions", True), ("session_idle_hours", 0.5),
     ("session_max_days", 30), ("max_body_kb", 1), ("trusted_proxies", []), ("trusted_proxies", ["127.0.0.1"]),
     ("trusted_proxies", ["10.0.0.0/8", "::1"]), ("aggregation", "auto"), ("aggregation", "dawid_skene"),
+    ("adjudicate_below", 0), ("adjudicate_below", 0.9),
 ]
 
 

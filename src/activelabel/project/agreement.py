@@ -23,11 +23,12 @@ from activelabel.agreement import (
     pairwise_kappa,
 )
 from activelabel.store import repo
+from activelabel.store.adjudication import SOURCE as ADJUDICATION
 
 if TYPE_CHECKING:
     from activelabel.project import Project
 
-__all__ = ["label_matrix", "agreement_report", "consensus", "MIN_OVERLAP"]
+__all__ = ["label_matrix", "agreement_report", "consensus", "contested", "MIN_OVERLAP"]
 
 MIN_OVERLAP = 20  # items each person shares with others before Dawid-Skene can estimate their confusion
 
@@ -124,11 +125,13 @@ def consensus(project: Project, events: pd.DataFrame, current: pd.DataFrame) -> 
     confidence is the winning share of the votes; with Dawid-Skene both come from its posterior.
     """
     labels = list(project.config.labels)
-    out = pd.DataFrame({"label": current["label"], "confidence": np.nan}, index=current.index)
+    out = pd.DataFrame({"label": current["label"], "confidence": np.nan, "adjudicated": False}, index=current.index)
     if events.empty or current.empty:
         return "majority", out
     undone = set(events["retracts_id"].dropna().astype(np.int64))
     live = events[(events["answer"] != "retract") & ~events["id"].isin(undone)]
+    settled = live[live["source"] == ADJUDICATION].sort_values("id").groupby("item_id").tail(1)
+    live = live[live["source"] != ADJUDICATION]  # an adjudication is the label, not one more opinion
     voter = live["annotator_id"].astype("Int64").astype(str).where(live["annotator_id"].notna(),
                                                                     "source:" + live["source"])
     latest = live.assign(voter=voter).sort_values("id").groupby(["item_id", "voter"]).tail(1)
@@ -145,8 +148,22 @@ def consensus(project: Project, events: pd.DataFrame, current: pd.DataFrame) -> 
         votes = np.stack([(m == c).sum(axis=1) for c in range(len(labels))], axis=1)
         share = pd.Series(votes.max(axis=1) / np.maximum(votes.sum(axis=1), 1), index=items)
         out["confidence"] = share.reindex(out.index)
-        return method, out
-    result = dawid_skene(m, len(labels))
-    out.loc[items, "label"] = np.asarray(labels, dtype=object)[result.labels]
-    out.loc[items, "confidence"] = result.quality
+    elif len(items):
+        result = dawid_skene(m, len(labels))
+        out.loc[items, "label"] = np.asarray(labels, dtype=object)[result.labels]
+        out.loc[items, "confidence"] = result.quality
+    if len(settled):
+        final = settled.set_index("item_id")["label"]
+        out.loc[final.index, ["label", "confidence", "adjudicated"]] = \
+            pd.DataFrame({"label": final, "confidence": 1.0, "adjudicated": True})
     return method, out
+
+
+def contested(project: Project, st: SimpleNamespace) -> pd.DataFrame:
+    """Items whose answers disagree: two or more opinions, a consensus below ``adjudicate_below``, not
+    adjudicated nor retired; least agreed first. The state's items rows."""
+    items = st.items
+    threshold = project.config.adjudicate_below
+    keep = ((items["n_votes"] >= 2) & (items["consensus"] < threshold) & ~items["adjudicated"].astype(bool)
+            & ~items["retired"])
+    return items[keep].sort_values(["consensus", "id"])

@@ -65,6 +65,7 @@ class Config:
     max_body_kb: int = 1024  # larger request bodies are refused (413) before anything else is read
     trusted_proxies: list[str] = field(default_factory=list)  # addresses whose X-Forwarded-Proto/-For are believed
     aggregation: str = "auto"  # an item's label from several answers: auto (Dawid-Skene once overlap allows), majority, dawid_skene
+    adjudicate_below: float = 0.75  # items with 2+ opinions and a consensus below this go to the admins (0: never)
 
     def queue_settings(self) -> QueueSettings:
         from activelabel.store.queue import QueueSettings
@@ -233,6 +234,7 @@ _RULES: dict[str, Callable[[object], str | None]] = {
     "session_max_days": _number(0, 3650, above=True),
     "max_body_kb": _integer(1, 10_000_000),
     "aggregation": _choice(("auto", "majority", "dawid_skene")),
+    "adjudicate_below": _number(0, 1),
     "trusted_proxies": lambda value: None if isinstance(value, list) and all(_is_address(x) for x in value)
     else "must be a list of IP addresses or networks, e.g. [\"127.0.0.1\", \"10.0.0.0/8\"]",
 }

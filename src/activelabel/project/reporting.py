@@ -151,7 +151,8 @@ def export(project: Project, path: str | Path, fmt: str | None = None) -> int:
         items["prediction"], items["confidence"] = pred
     else:
         items["prediction"], items["confidence"] = None, np.nan
-    items["aggregation"] = np.where(items["label"].notna(), st.aggregation, None)
+    items["aggregation"] = np.where(items["adjudicated"], "adjudicated",
+                                    np.where(items["label"].notna(), st.aggregation, None))
     items = items[~items["retired"].to_numpy()].reset_index(drop=True)
     model_version = st.cycles[-1].model_version if st.cycles else None
     return write_export(items, Path(path), fmt, labels=project.config.labels, model_version=model_version)

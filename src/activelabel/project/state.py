@@ -34,6 +34,7 @@ def state(project: Project) -> SimpleNamespace:
     method, agreed = consensus(project, events, current)
     items["label"] = items["id"].map(agreed["label"])
     items["consensus"] = items["id"].map(agreed["confidence"])
+    items["adjudicated"] = items["id"].isin(agreed.index[agreed["adjudicated"].astype(bool)])
     items["n_votes"] = items["id"].map(current["n_votes"]).fillna(0).astype(int)
     return SimpleNamespace(items=items, events=events, issued=issued, skipped=skipped, cycles=history,
                            aggregation=method)

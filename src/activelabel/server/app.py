@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from activelabel.errors import ActiveLabelError, BusyError, StoreError
 from activelabel.project import Project
 from activelabel.project.training import seed_batch
-from activelabel.server import admin, api, labeling, pages, review, team
+from activelabel.server import adjudicate, admin, api, labeling, pages, review, team
 from activelabel.server.auth import Guard, csrf_protect, project_secret
 from activelabel.server.deps import now
 from activelabel.server.security import SecurityMiddleware
@@ -86,7 +86,8 @@ def create_app(folder: str | Path, *, retrain: bool = True, poll_seconds: float 
     app.state.guard = Guard()  # found tokens (bounded), failed guesses per client address
     app.state.retrainer = Retrainer(project, poll_seconds) if retrain else None
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for router in (pages.router, labeling.router, admin.router, review.router, team.router, api.router):
+    for router in (pages.router, labeling.router, admin.router, review.router, adjudicate.router, team.router,
+                   api.router):
         app.include_router(router)
 
     @app.exception_handler(HTTPException)

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import func, insert, select, union
 from sqlalchemy.orm import Session
 
+from activelabel.store.adjudication import SOURCE as ADJUDICATION
 from activelabel.store.schema import (
     Annotation,
     Annotator,
@@ -113,17 +114,22 @@ def current_labels(events: pd.DataFrame) -> pd.DataFrame:
         return empty
     retracted = set(events["retracts_id"].dropna().astype(np.int64))
     live = events[(events["answer"] != "retract") & ~events["id"].isin(retracted)]
+    settled = live[live["source"] == ADJUDICATION].groupby("item_id")["label"].last()  # final, whatever the votes
+    live = live[live["source"] != ADJUDICATION]
     voter = live["annotator_id"].astype("Int64").astype(str).where(live["annotator_id"].notna(),
                                                                     "source:" + live["source"])
     latest = live.assign(voter=voter).groupby(["item_id", "voter"], sort=False).tail(1)
     labeled = latest[latest["answer"] == "label"]
-    if labeled.empty:
+    if labeled.empty and settled.empty:
         return empty
     tally = labeled.groupby(["item_id", "label"]).agg(votes=("id", "size"), last=("id", "max")).reset_index()
     tally = tally.sort_values(["item_id", "votes", "last"], ascending=[True, False, False])
-    best = tally.drop_duplicates("item_id").set_index("item_id")
-    n_votes = labeled.groupby("item_id").size()
-    return pd.DataFrame({"label": best["label"], "n_votes": n_votes.reindex(best.index)})
+    best = tally.drop_duplicates("item_id").set_index("item_id")["label"]
+    best = pd.concat([best[~best.index.isin(settled.index)], settled]).sort_index()
+    n_votes = labeled.groupby("item_id").size().reindex(best.index).fillna(0).astype(np.int64)
+    out = pd.DataFrame({"label": best, "n_votes": n_votes})
+    out.index.name = "item_id"
+    return out
 
 
 def items_frame(s: Session, *, content: bool = True, ids: Iterable[int] | None = None) -> pd.DataFrame:
