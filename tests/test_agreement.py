@@ -284,3 +284,43 @@ def test_an_admin_adjudicates_in_the_browser(disputed, browser, tmp_path):
         page.locator("#contested tbody tr").first.get_by_role("button", name="ham").click()
         expect(page.locator("#contested-empty")).to_be_visible()
         page.close()
+
+
+def test_a_contested_item_is_routed_to_a_third_person_and_no_further(disputed):
+    """With relabel_fraction set, the next cycle's batch leads with the 1-1 items, each needing one more label;
+    they go to cy, never back to ann or bob, and once three opinions stand they are not routed again."""
+    from fastapi.testclient import TestClient
+    from helpers import bearer, set_config
+
+    from activelabel.project import Project
+    from activelabel.server import create_app
+    from activelabel.store import queue
+    from activelabel.store.schema import BatchItem
+
+    folder, ids, boss = disputed
+    set_config(folder, relabel_fraction=0.5, max_opinions=3, adjudicate_below=0.0, test_share=0.0)
+    with Project.open(folder) as p:
+        tokens = {n: p.add_annotator(n) for n in ("cy",)}
+        external = p.state().items.set_index("external_id")["id"]
+        p.train(force=True)
+        with p.store.session(readonly=True) as s:
+            from sqlalchemy import select
+
+            batch = queue.current_batch(s)
+            lead = s.execute(select(BatchItem.item_id, BatchItem.need).where(BatchItem.batch_id == batch)
+                             .order_by(BatchItem.rank).limit(2)).all()
+    contested_ids = {int(external[i]) for i in ids[:2]}
+    assert {i for i, _ in lead} == contested_ids and all(need == 3 for _, need in lead)
+    with TestClient(create_app(folder, retrain=False)) as c:
+        served = c.get("/api/next", headers=bearer(tokens["cy"])).json()["item"]
+        assert served["item_id"] in contested_ids
+        c.post("/api/answer", headers=bearer(tokens["cy"]),
+               json={"assignment_id": served["assignment_id"], "answer": "label", "label": "spam"})
+    with Project.open(folder) as p:
+        row = p.state().items.set_index("id").loc[served["item_id"]]
+        assert row["n_votes"] == 3
+        p.train(force=True)
+        with p.store.session(readonly=True) as s:
+            batch = queue.current_batch(s)
+            routed = set(s.scalars(select(BatchItem.item_id).where(BatchItem.batch_id == batch, BatchItem.need > 1)))
+    assert served["item_id"] not in routed

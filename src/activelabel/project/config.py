@@ -66,6 +66,8 @@ class Config:
     trusted_proxies: list[str] = field(default_factory=list)  # addresses whose X-Forwarded-Proto/-For are believed
     aggregation: str = "auto"  # an item's label from several answers: auto (Dawid-Skene once overlap allows), majority, dawid_skene
     adjudicate_below: float = 0.75  # items with 2+ opinions and a consensus below this go to the admins (0: never)
+    relabel_fraction: float = 0.0  # at most this share of each batch: labeled items sent for another opinion
+    max_opinions: int = 3  # no item is sent for more opinions than this
 
     def queue_settings(self) -> QueueSettings:
         from activelabel.store.queue import QueueSettings
@@ -235,6 +237,8 @@ _RULES: dict[str, Callable[[object], str | None]] = {
     "max_body_kb": _integer(1, 10_000_000),
     "aggregation": _choice(("auto", "majority", "dawid_skene")),
     "adjudicate_below": _number(0, 1),
+    "relabel_fraction": _number(0, 1),
+    "max_opinions": _integer(1, 100),
     "trusted_proxies": lambda value: None if isinstance(value, list) and all(_is_address(x) for x in value)
     else "must be a list of IP addresses or networks, e.g. [\"127.0.0.1\", \"10.0.0.0/8\"]",
 }

@@ -149,6 +149,8 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
         # published item can be served and the batch can close.
         gone = repo.settled_items(s, batch["item_ids"]) | queue.skipped_out(s, project.config.queue_settings())
         keep = [k for k, i in enumerate(batch["item_ids"]) if i not in gone]
+        again = [i for i in batch.get("relabel", []) if i not in repo.retired_or_out(s, batch.get("relabel", []))]
+        claims = queue.label_claims(s, again)
         core = sum(1 for k in keep if k < batch["size"])
         cycle_id = repo.add_cycle(
             s, model_version=version, model_path=str(model_path.relative_to(project.folder)),
@@ -158,12 +160,17 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
             macro_f1_low=num(metrics.macro_f1_ci[0]), macro_f1_high=num(metrics.macro_f1_ci[1]),
             money_spent=money_spent(project, st.events), seconds=time.perf_counter() - t0,
             details={"stop_predictions": stop_pred.tolist(), "stop_set": stop_ids.tolist(), "classes": list(classes),
+                     "relabel": len(again),
                      "n_random": int(batch["n_random"]), "answer_mark": mark, "left_out": len(batch["item_ids"]) - len(keep)})
-        if keep:
-            ids = [batch["item_ids"][k] for k in keep]
+        if keep or again:
+            # Items routed for another opinion lead the batch: each needs one more label than it has.
+            ids = again + [batch["item_ids"][k] for k in keep]
+            need = [claims.get(i, 0) + 1 for i in again] + \
+                list(queue.answers_needed(np.array([batch["item_ids"][k] for k in keep]), project.config.queue_settings()))
             repo.add_batch(s, cycle_id=cycle_id, purpose="cycle", strategy=project.config.strategy, item_ids=ids,
-                           scores=[batch["scores"][k] for k in keep], is_random=[batch["is_random"][k] for k in keep],
-                           need=queue.answers_needed(np.array(ids), project.config.queue_settings()), size=core)
+                           scores=[float("nan")] * len(again) + [batch["scores"][k] for k in keep],
+                           is_random=[False] * len(again) + [batch["is_random"][k] for k in keep],
+                           need=need, size=core + len(again))
     return {"cycle": version, "labels_used": len(train), "test_labels": len(test),
             "accuracy": num(metrics.accuracy), "accuracy_ci": [num(v) for v in metrics.accuracy_ci],
             "macro_f1": num(metrics.macro_f1), "batch": core, "reserve": len(keep) - core,
@@ -243,9 +250,42 @@ def select(project: Project, model: Any | None, X: np.ndarray, items: pd.DataFra
     else:
         rest = rest[:0]
     ids = items["id"].to_numpy()
+    again = relabel(project, items, pool, proba, picks, size) if proba is not None else np.empty(0, dtype=np.intp)
     return {"item_ids": ids[picks].tolist() + ids[rest].tolist(), "scores": scores[picks].tolist() + scores[rest].tolist(),
             "is_random": list(map(bool, batch.is_random)) + [False] * len(rest), "n_random": batch.n_random,
-            "size": len(picks)}
+            "size": len(picks), "relabel": ids[again].tolist()}
+
+
+def relabel(project: Project, items: pd.DataFrame, pool: np.ndarray, proba: np.ndarray, picks: np.ndarray,
+            size: int) -> np.ndarray:
+    """Rows of labeled pool items worth another opinion more than the batch's least informative new item, at
+    most ``relabel_fraction`` of the batch, most worth first (an ActiveLab-style choice, Goh and Mueller 2023).
+
+    An item's relabel score is 1 minus the trust in its current label: the consensus's top probability and
+    the model's probability of that label, weighted by how many opinions the consensus rests on (n of n + 1);
+    a new item's score is 1 minus the model's top probability. Items with ``max_opinions`` opinions or an
+    adjudicated label are left as they are.
+    """
+    cap = int(project.config.relabel_fraction * size)
+    if cap < 1 or not len(picks):
+        return np.empty(0, dtype=np.intp)
+    votes = items["n_votes"].to_numpy()
+    labels = items["label"].to_numpy(dtype=object)
+    candidates = np.flatnonzero(pool & (votes >= 1) & (votes < project.config.max_opinions)
+                                & ~items["adjudicated"].to_numpy(dtype=bool) & items["label"].notna().to_numpy())
+    if not len(candidates):
+        return np.empty(0, dtype=np.intp)
+    column = {c: k for k, c in enumerate(project.classes)}
+    label_col = np.array([column.get(labels[r], -1) for r in candidates])
+    known = label_col >= 0
+    candidates, label_col = candidates[known], label_col[known]
+    n = votes[candidates].astype(float)
+    agreed = np.nan_to_num(items["consensus"].to_numpy(dtype=float)[candidates], nan=1.0)
+    model = proba[candidates, label_col]
+    score = 1 - (n / (n + 1) * agreed + 1 / (n + 1) * model)
+    new_item = float((1 - proba[picks].max(axis=1)).min())  # the least informative new item of the batch
+    better = np.flatnonzero(score > new_item)
+    return candidates[better[np.argsort(-score[better], kind="stable")][:cap]]
 
 
 def seed_batch(project: Project) -> int:

@@ -26,7 +26,7 @@ from activelabel.store.schema import Annotation, Assignment, Batch, BatchItem, I
 __all__ = ["QueueSettings", "Served", "lock_queue", "current_batch", "open_assignment",
            "serve_next", "heartbeat", "answer", "undo_last", "release_open_assignments", "batch_progress",
            "annotator_progress", "batch_closed", "held_items", "skipped_out", "pool_left", "pool_labeled",
-           "test_target", "test_labeled", "answers_needed", "mark_imported", "mark_done"]
+           "test_target", "test_labeled", "answers_needed", "label_claims", "mark_imported", "mark_done"]
 
 _QUEUE_LOCK = 7_205_911  # any constant: the advisory lock key of the queue
 
@@ -77,6 +77,22 @@ def lock_queue(s: Session) -> None:
     """Serialize queue changes on PostgreSQL (SQLite's BEGIN IMMEDIATE already does)."""
     if s.get_bind().dialect.name == "postgresql":
         s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _QUEUE_LOCK})
+
+
+def label_claims(s: Session, item_ids: Iterable[int]) -> dict[int, int]:
+    """Labels each item holds, as the queue counts them: labels given in the app and labels from files."""
+    ids = [int(i) for i in item_ids]
+    if not ids:
+        return {}
+    web = (select(Assignment.item_id, func.count()).where(Assignment.item_id.in_(ids), Assignment.outcome == "label")
+           .group_by(Assignment.item_id))
+    files = (select(Annotation.item_id, func.count()).where(Annotation.item_id.in_(ids), Annotation.source != "web",
+                                                            Annotation.answer == "label").group_by(Annotation.item_id))
+    out: dict[int, int] = {}
+    for query in (web, files):
+        for item, n in s.execute(query):
+            out[int(item)] = out.get(int(item), 0) + int(n)
+    return out
 
 
 def answers_needed(item_ids: np.ndarray, settings: QueueSettings) -> np.ndarray:

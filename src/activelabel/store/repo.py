@@ -196,6 +196,17 @@ def add_batch(s: Session, *, cycle_id: int | None, purpose: str, strategy: str, 
     return batch.id
 
 
+def retired_or_out(s: Session, item_ids: Sequence[int]) -> set[int]:
+    """Which of ``item_ids`` are retired or out with an outside service (labeled ones may still be relabeled)."""
+    ids = [int(i) for i in item_ids]
+    if not ids:
+        return set()
+    retired = select(Item.id).where(Item.id.in_(ids), Item.retired_at.is_not(None))
+    issued = (select(BatchItem.item_id).join(Batch, Batch.id == BatchItem.batch_id)
+              .where(BatchItem.item_id.in_(ids), Batch.purpose == "issued", Batch.released_at.is_(None)))
+    return set(s.scalars(union(retired, issued)))
+
+
 def settled_items(s: Session, item_ids: Sequence[int]) -> set[int]:
     """Which of ``item_ids`` have a label from anyone, are retired, or are out with an outside service."""
     ids = [int(i) for i in item_ids]
