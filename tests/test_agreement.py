@@ -217,6 +217,15 @@ def test_a_project_derives_labels_by_dawid_skene_once_annotators_overlap(tmp_pat
 @pytest.fixture
 def disputed(tmp_path, db_url):
     """A project where ann and bob disagree on two messages and agree on a third; an admin's token."""
+    return make_disputed(tmp_path, db_url)
+
+
+@pytest.fixture
+def disputed_sqlite(tmp_path):
+    return make_disputed(tmp_path, None)
+
+
+def make_disputed(tmp_path, db_url):
     from helpers import make_sms_project
 
     from activelabel.project import Project
@@ -265,12 +274,12 @@ def test_contested_items_reach_adjudication_and_the_admins_label_is_final(disput
     assert exported.loc[rows["external_id"].iloc[0], "aggregation"] == "adjudicated"
 
 
-def test_an_admin_adjudicates_in_the_browser(disputed, browser, tmp_path):
+def test_an_admin_adjudicates_in_the_browser(disputed_sqlite, browser, tmp_path):
     from playwright.sync_api import expect
 
     from helpers import Server
 
-    folder, ids, boss = disputed
+    folder, ids, boss = disputed_sqlite
     with Server(folder, log=tmp_path / "server.log") as server:
         page = browser.new_page()
         page.goto(server.url + "/login")
