@@ -333,3 +333,19 @@ def test_a_contested_item_is_routed_to_a_third_person_and_no_further(disputed):
             batch = queue.current_batch(s)
             routed = set(s.scalars(select(BatchItem.item_id).where(BatchItem.batch_id == batch, BatchItem.need > 1)))
     assert served["item_id"] not in routed
+
+
+def test_the_admin_page_shows_agreement_with_a_plot(disputed):
+    from fastapi.testclient import TestClient
+    from helpers import bearer
+
+    from activelabel.server import create_app
+
+    folder, ids, boss = disputed
+    with TestClient(create_app(folder, retrain=False)) as c:
+        page = c.get("/admin", headers=bearer(boss)).text
+    card = " ".join(page[page.index('id="agreement-card"'):page.index('id="export-card"')].split())
+    # by hand: agreement per item 0, 0, 1 (mean 1/3); shares spam 2/6, ham 4/6 (chance 20/36): kappa -0.50
+    assert "3 items have two or more opinions" in card and "Fleiss' kappa -0.50" in card
+    assert ">2 to adjudicate<" in card and "<svg" in card and "Cohen" in card
+    assert card.count("<tr><td>") == 2  # ann and bob

@@ -17,10 +17,11 @@ from starlette.background import BackgroundTask
 from activelabel.errors import ActiveLabelError
 from activelabel.interchange import EXPORTS
 from activelabel.project import reporting
+from activelabel.project.agreement import agreement_report, contested
 from activelabel.project.state import state
 from activelabel.server.auth import check_csrf, csrf_token
 from activelabel.server.deps import AdminDep, ProjectDep, now, templates
-from activelabel.server.plots import accuracy_svg
+from activelabel.server.plots import accuracy_svg, kappa_svg
 from activelabel.store import queue
 
 __all__ = ["router", "when", "download_name"]
@@ -71,6 +72,7 @@ def admin_page(request: Request, caller: AdminDep, project: ProjectDep, retrain:
     st = state(project)
     status = reporting.status(project, st)
     models = [c for c in st.cycles if c.error is None and c.model_path]
+    agreement = agreement_report(project, st)
     with project.store.session(readonly=True) as s:
         batch = queue.batch_progress(s)
     worker = request.app.state.retrainer
@@ -79,6 +81,7 @@ def admin_page(request: Request, caller: AdminDep, project: ProjectDep, retrain:
         "answers": reporting.answer_figures(project, st, at),
         "distribution": reporting.label_distribution(project, st),
         "confusion": reporting.confusion(project, st, models[-1:]),
+        "agreement": agreement, "kappa_svg": kappa_svg(agreement), "contested": len(contested(project, st)),
         "when": lambda t: when(t, at), "exports": EXPORTS,
         "worker": worker.status if worker else None,
         "note": RETRAIN_NOTES.get(retrain or ""), "config": project.config, "csrf": csrf_token(request, caller)})

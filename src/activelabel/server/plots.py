@@ -89,3 +89,38 @@ def _draw(plt, points: list[dict]) -> str:
     plt.close(fig)
     svg = out.getvalue()
     return svg[svg.index("<svg"):]
+
+
+def kappa_svg(report: dict) -> str:
+    """SVG heatmap of Cohen's kappa between every two annotators (blank where they share too few items);
+    empty with fewer than two people."""
+    people = [a["name"] for a in report["annotators"]]
+    if len(people) < 2:
+        return ""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    values = np.array([[1.0 if a["name"] == other else (np.nan if a["kappa"][other] is None else a["kappa"][other])
+                        for other in people] for a in report["annotators"]])
+    with _DRAWING, plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "activelabel", "font.size": 11}):
+        size = min(2.2 + 0.55 * len(people), 7)
+        fig, ax = plt.subplots(figsize=(size + 1.2, size))
+        shown = ax.imshow(values, vmin=-0.2, vmax=1, cmap="RdYlGn")
+        ax.set_xticks(range(len(people)), people, rotation=45, ha="right")
+        ax.set_yticks(range(len(people)), people)
+        for i in range(len(people)):
+            for j in range(len(people)):
+                if np.isfinite(values[i, j]):
+                    ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=9)
+        fig.colorbar(shown, ax=ax, shrink=0.8, label="Cohen's kappa")
+        ax.set_title("agreement between two people (blank: too few shared items)", fontsize=10, color="#57606a",
+                     loc="left")
+        fig.tight_layout()
+        out = io.StringIO()
+        fig.savefig(out, format="svg", metadata={"Date": None})
+        plt.close(fig)
+    svg = out.getvalue()
+    return svg[svg.index("<svg"):]
