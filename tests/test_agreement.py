@@ -349,3 +349,29 @@ def test_the_admin_page_shows_agreement_with_a_plot(disputed):
     assert "3 items have two or more opinions" in card and "Fleiss' kappa -0.50" in card
     assert ">2 to adjudicate<" in card and "<svg" in card and "Cohen" in card
     assert card.count("<tr><td>") == 2  # ann and bob
+
+
+def test_training_can_weigh_labels_by_their_consensus(disputed, monkeypatch):
+    """weight_by_consensus passes each training label's consensus (1 for single opinions, 0.5 for a 1-1 split)
+    to the model's last step as sample_weight."""
+    from helpers import set_config
+    from sklearn.linear_model import LogisticRegression
+
+    from activelabel.project import Project
+
+    folder, ids, boss = disputed
+    set_config(folder, weight_by_consensus=True)
+    seen = {}
+    original = LogisticRegression.fit
+
+    def spy(self, X, y, sample_weight=None):
+        seen["weights"] = None if sample_weight is None else np.asarray(sample_weight)
+        return original(self, X, y, sample_weight=sample_weight)
+
+    monkeypatch.setattr(LogisticRegression, "fit", spy)
+    with Project.open(folder) as p:
+        p.train(force=True)
+        labeled = p.state().items.query("split == 'pool' and label.notna()")
+    weights = seen["weights"]
+    assert weights is not None and len(weights) == len(labeled)
+    assert sorted(np.round(weights, 2))[:2] == [0.5, 0.5] and (weights[2:] <= 1).all() and weights.max() == 1.0

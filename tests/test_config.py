@@ -48,7 +48,7 @@ BAD = [
     ("session_max_days", -1), ("session_max_days", "7"), ("max_body_kb", 0), ("max_body_kb", 1.5),
     ("trusted_proxies", "127.0.0.1"), ("trusted_proxies", [""]), ("trusted_proxies", ["not an ip"]),
     ("aggregation", "mode"), ("aggregation", ""), ("adjudicate_below", 1.5), ("adjudicate_below", "0.7"),
-    ("relabel_fraction", -0.1), ("relabel_fraction", 2), ("max_opinions", 0), ("max_opinions", 1.5),
+    ("relabel_fraction", -0.1), ("relabel_fraction", 2), ("max_opinions", 0), ("max_opinions", 1.5), ("weight_by_consensus", "yes"),
 ]
 
 # (key, edge value): each accepted
@@ -69,7 +69,7 @@ GOOD = [
     ("label_descriptions", {"a": "the first"}), ("show_suggestions", True), ("session_idle_hours", 0.5),
     ("session_max_days", 30), ("max_body_kb", 1), ("trusted_proxies", []), ("trusted_proxies", ["127.0.0.1"]),
     ("trusted_proxies", ["10.0.0.0/8", "::1"]), ("aggregation", "auto"), ("aggregation", "dawid_skene"),
-    ("adjudicate_below", 0), ("adjudicate_below", 0.9), ("relabel_fraction", 0.2), ("max_opinions", 5),
+    ("adjudicate_below", 0), ("adjudicate_below", 0.9), ("relabel_fraction", 0.2), ("max_opinions", 5), ("weight_by_consensus", True),
 ]
 
 

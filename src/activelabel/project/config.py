@@ -68,6 +68,7 @@ class Config:
     adjudicate_below: float = 0.75  # items with 2+ opinions and a consensus below this go to the admins (0: never)
     relabel_fraction: float = 0.0  # at most this share of each batch: labeled items sent for another opinion
     max_opinions: int = 3  # no item is sent for more opinions than this
+    weight_by_consensus: bool = False  # training weighs each label by its consensus's top probability
 
     def queue_settings(self) -> QueueSettings:
         from activelabel.store.queue import QueueSettings
@@ -239,6 +240,7 @@ _RULES: dict[str, Callable[[object], str | None]] = {
     "adjudicate_below": _number(0, 1),
     "relabel_fraction": _number(0, 1),
     "max_opinions": _integer(1, 100),
+    "weight_by_consensus": lambda value: None if isinstance(value, bool) else "must be true or false",
     "trusted_proxies": lambda value: None if isinstance(value, list) and all(_is_address(x) for x in value)
     else "must be a list of IP addresses or networks, e.g. [\"127.0.0.1\", \"10.0.0.0/8\"]",
 }

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from activelabel.errors import BusyError, ModelMissingError, SingleClassError, StoreError, UnwritableFileError
+from activelabel.errors import (
+    BusyError,
+    InvalidParameterError,
+    ModelMissingError,
+    SingleClassError,
+    StoreError,
+    UnwritableFileError,
+)
 from activelabel.project.features import item_features
 from activelabel.project.state import labeled_rows, money_spent, state
 from activelabel.store import leases, queue, repo
@@ -109,7 +116,8 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
     progress("features")
     X = item_features(project, items)
     progress("fit")
-    model = _model(project).fit(X[train_rows], train["label"].to_numpy(dtype=str))
+    model = _fit(_model(project), X[train_rows], train["label"].to_numpy(dtype=str),
+                 train["consensus"].fillna(1.0).to_numpy(float) if project.config.weight_by_consensus else None)
     class_index = {c: k for k, c in enumerate(classes)}
     progress("evaluate")
     if len(test):
@@ -175,6 +183,20 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
             "accuracy": num(metrics.accuracy), "accuracy_ci": [num(v) for v in metrics.accuracy_ci],
             "macro_f1": num(metrics.macro_f1), "batch": core, "reserve": len(keep) - core,
             "seconds": time.perf_counter() - t0}
+
+
+def _fit(model: Any, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None) -> Any:
+    """Fit, each example weighted by ``weight`` when given (a pipeline passes it to its last step)."""
+    if weight is None:
+        return model.fit(X, y)
+    from sklearn.pipeline import Pipeline
+
+    key = f"{model.steps[-1][0]}__sample_weight" if isinstance(model, Pipeline) else "sample_weight"
+    try:
+        return model.fit(X, y, **{key: weight})
+    except TypeError as error:  # an estimator whose fit takes no sample_weight
+        raise InvalidParameterError(f"weight_by_consensus: the model cannot weight examples ({error}); "
+                                    "turn it off or choose a model whose fit takes sample_weight") from None
 
 
 @contextmanager
