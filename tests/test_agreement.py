@@ -375,3 +375,19 @@ def test_training_can_weigh_labels_by_their_consensus(disputed, monkeypatch):
     weights = seen["weights"]
     assert weights is not None and len(weights) == len(labeled)
     assert sorted(np.round(weights, 2))[:2] == [0.5, 0.5] and (weights[2:] <= 1).all() and weights.max() == 1.0
+
+
+def test_simulated_annotators_are_as_accurate_as_asked_and_seeded():
+    from activelabel.agreement import confusions, noisy_labels
+
+    y = np.random.default_rng(0).integers(4, size=20_000)
+    m = noisy_labels(y, [0.95, 0.8, 0.6], 4, random_state=3)
+    np.testing.assert_allclose((m == y[:, None]).mean(axis=0), [0.95, 0.8, 0.6], atol=0.03)
+    assert np.array_equal(m, noisy_labels(y, [0.95, 0.8, 0.6], 4, random_state=3))
+    conf = confusions([0.9], 4)
+    assert np.allclose(conf.sum(axis=2), 1) and (np.diagonal(conf[0]) > 0.85).all()
+    # Dawid-Skene on them: the accuracies come back within 0.05
+    ds = dawid_skene(m[:2000], 4)
+    np.testing.assert_allclose(ds.annotator_accuracy, (m[:2000] == y[:2000, None]).mean(axis=0), atol=0.05)
+    with pytest.raises(InvalidParameterError, match=r"accuracies must be numbers in \(0, 1\]"):
+        noisy_labels(y, [1.2], 4)

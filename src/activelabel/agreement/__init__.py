@@ -15,6 +15,8 @@ from activelabel.agreement.measures import (
     krippendorff_alpha,
     pairwise_kappa,
 )
+from activelabel.agreement.simulated import confusions, noisy_labels
 
 __all__ = ["MISSING", "METHODS", "Consensus", "aggregate", "annotator_stats", "check_matrix", "crowdlab",
-           "dawid_skene", "fleiss_kappa", "krippendorff_alpha", "majority_vote", "pairwise_kappa"]
+           "dawid_skene", "fleiss_kappa", "krippendorff_alpha", "majority_vote", "pairwise_kappa", "confusions",
+           "noisy_labels"]
