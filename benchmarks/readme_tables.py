@@ -135,7 +135,23 @@ def all_strategies() -> str:
     return "\n".join([*_rows(header, list("lrrrrrr"), rows), "", describe(st)])
 
 
+def annotators() -> str:
+    st, results = load("annotators")
+    rows = []
+    for name, r in results.items():
+        cells = [name, f"{r['items']:,}"]
+        for method in ("majority", "dawid_skene", "crowdlab"):
+            m = r["methods"][method]
+            p = "" if m["p_vs_majority"] is None else f", p = {m['p_vs_majority']:.3g}"
+            cells.append(f"{m['label_accuracy_mean']:.4f}" + ("" if method == "majority" else
+                                                              f" (x{m['vs_majority']:.4f}{p})"))
+        rows.append(cells)
+    header = ["data set", "items", "majority vote", "Dawid-Skene (vs majority)", "CROWDLAB (vs majority)"]
+    return "\n".join([*_rows(header, list("lrrrr"), rows), "", describe(st)])
+
+
 TABLES: dict[str, Callable[[], str]] = {
+    "annotators": annotators,
     "query_speed": query_speed, "query_speed_peers": query_speed_peers, "import_speed": import_speed,
     "serve_load": serve_load, "label_efficiency": label_efficiency, "all_strategies": all_strategies,
 }
