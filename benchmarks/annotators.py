@@ -65,7 +65,8 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     results = {name: run(name, args.seeds, console) for name in args.datasets}
-    console.print(f"written to {save('annotators', results)}; README table: python benchmarks/readme_tables.py")
+    console.print(f"written to {save('annotators', results, peers=['cleanlab', 'krippendorff'])}; README table: "
+                  "python benchmarks/readme_tables.py")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def _git(*args: str) -> str:
 
 def stamp(peers: tuple[str, ...] | list[str] = ()) -> dict:
     """The commit, date, cores, Python and library versions of this run (peers by package name)."""
-    changed = bool(_git("status", "--porcelain", "--", "src", "benchmarks"))
+    changed = bool(_git("status", "--porcelain", "--", "src", "benchmarks", ":!benchmarks/results"))
     return {
         "commit": _git("rev-parse", "--short=10", "HEAD") or "unknown",
         "source_changed_since_commit": changed,
