@@ -1,5 +1,7 @@
 """Agreement and aggregation (issue 13): kappas and alpha, majority vote, Dawid-Skene, CROWDLAB."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -172,7 +174,7 @@ def test_the_projects_agreement_report_matches_a_hand_count(tmp_path):
     ann, bob = report["annotators"]
     assert (ann["name"], ann["labels"], bob["labels"]) == ("ann", 4, 4)
     assert ann["kappa"]["bob"] == pytest.approx(0.5) and bob["kappa"]["ann"] == pytest.approx(0.5)
-    assert report["label_pairs"] == {"spam": {"spam": 1, "ham": 1}, "ham": {"spam": 1, "ham": 2}}
+    assert report["label_pairs"] == {"spam": {"spam": 2, "ham": 1}, "ham": {"spam": 1, "ham": 4}}  # ordered pairs
     text = run_cli("agreement", folder)
     assert text.returncode == 0 and "Fleiss' kappa 0.467" in text.stdout
 
@@ -254,10 +256,12 @@ def test_contested_items_reach_adjudication_and_the_admins_label_is_final(disput
     folder, ids, boss = disputed
     with Project.open(folder) as p:
         rows = contested(p, p.state())
+        spent = p.status()["money_spent"]
     assert sorted(rows["external_id"]) == sorted(ids[:2])
     with TestClient(create_app(folder, retrain=False)) as c:
         page = c.get("/admin/adjudicate", headers=bearer(boss)).text
         assert page.count('<tr data-item=') == 2 and "<b>ann</b>: spam" in page and "<b>bob</b>: ham" in page
+        assert "no model" not in page and re.search(r"<td>(spam|ham) \(\d+%\)</td>", page)  # the model's view
         item = int(rows["id"].iloc[0])
         r = c.post("/admin/adjudicate", data={"item_id": item, "label": "ham"}, headers=bearer(boss),
                    follow_redirects=False)
@@ -265,10 +269,17 @@ def test_contested_items_reach_adjudication_and_the_admins_label_is_final(disput
         assert c.post("/admin/adjudicate", data={"item_id": item, "label": "eggs"},
                       headers=bearer(boss)).status_code == 400
         assert c.get("/admin/adjudicate", headers=bearer(boss)).text.count('<tr data-item=') == 1
+        with Project.open(folder) as p:
+            single = int(p.state().items.query("n_votes == 1")["id"].iloc[0])
+        r = c.post("/admin/adjudicate", data={"item_id": single, "label": "ham"}, headers=bearer(boss))
+        assert r.status_code == 400 and "fewer than two opinions" in r.text
     with Project.open(folder) as p:
         st = p.state()
         row = st.items.set_index("id").loc[item]
         assert (row["label"], bool(row["adjudicated"]), row["n_votes"]) == ("ham", True, 2)
+        assert p.status()["money_spent"] == spent  # an admin's decision is not a bought answer
+        report = p.agreement()
+        assert [a["name"] for a in report["annotators"]] == ["ann", "bob"]  # the admin is no annotator
         p.export(tmp_path / "out.csv", "csv")
     exported = pd.read_csv(tmp_path / "out.csv").set_index("id")
     assert exported.loc[rows["external_id"].iloc[0], "aggregation"] == "adjudicated"

@@ -44,7 +44,8 @@ def label_matrix(project: Project, st: SimpleNamespace | None = None) -> tuple[n
     if events.empty:
         return np.empty((0, 0), dtype=np.int64), np.empty(0, dtype=np.int64), []
     undone = set(events["retracts_id"].dropna().astype(np.int64))
-    standing = events[(events["answer"] != "retract") & ~events["id"].isin(undone) & events["annotator_id"].notna()]
+    standing = events[(events["answer"] != "retract") & ~events["id"].isin(undone) & events["annotator_id"].notna()
+                      & (events["source"] != ADJUDICATION)]  # an adjudication settles an item; it is no opinion
     latest = standing.sort_values("id").groupby(["item_id", "annotator_id"]).tail(1)
     given = latest[latest["answer"] == "label"]
     given = given[given["item_id"].isin(st.items.loc[~st.items["retired"], "id"])]
@@ -78,14 +79,13 @@ def agreement_report(project: Project, st: SimpleNamespace | None = None) -> dic
     consensus = (dawid_skene if method == "dawid_skene" else majority_vote)(m, k) if m.size else None
     stats = annotator_stats(m, consensus.labels) if m.size else {"answered": [], "agreement": []}
     kappas = pairwise_kappa(m, k) if m.size else np.empty((0, 0))
-    pairs = np.zeros((k, k), dtype=np.int64)  # label pairs between two people on one item (symmetric)
+    pairs = np.zeros((k, k), dtype=np.int64)  # ordered pairs of two people's labels on one item: a-b and b-a
     for row in m[multi] if m.size else []:
         codes = row[row != MISSING]
         for i in range(len(codes)):
             for j in range(i + 1, len(codes)):
                 pairs[codes[i], codes[j]] += 1
-                if codes[i] != codes[j]:
-                    pairs[codes[j], codes[i]] += 1
+                pairs[codes[j], codes[i]] += 1
 
     def number(x) -> float | None:
         return None if x is None or not np.isfinite(x) else round(float(x), 4)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from activelabel.project.agreement import consensus
+from activelabel.store.adjudication import SOURCE as ADJUDICATION
 from activelabel.store import issuing, queue, repo
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def paid_answers(events: pd.DataFrame) -> int:
     nobody. The same count as :func:`activelabel.store.queue.budget_use`."""
     if events.empty:
         return 0
-    given = events[events["answer"] != "retract"]
+    given = events[(events["answer"] != "retract") & (events["source"] != ADJUDICATION)]  # admins' decisions: unpaid
     named = given["annotator_id"].notna()
     return int(len(given.loc[named, ["annotator_id", "item_id"]].drop_duplicates()) + (~named).sum())
 

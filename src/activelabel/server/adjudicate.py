@@ -30,7 +30,10 @@ def adjudicate_page(request: Request, caller: AdminDep, project: ProjectDep, don
     view = None
     if len(rows):
         try:  # the model's view helps; a model that cannot be read must not hide the answers
-            view = predictions(project, rows)
+            found = predictions(project, st.items)  # features depend on the whole collection (TF-IDF): all items
+            if found is not None:
+                at = st.items.index.get_indexer(rows.index)
+                view = (found[0][at], found[1][at])
         except ActiveLabelError:
             view = None
     events = st.events
@@ -58,6 +61,11 @@ def adjudicate_item(request: Request, caller: AdminDep, project: ProjectDep,
                     csrf: Annotated[str | None, Form()] = None):
     """Record the admin's final label; back to the list, which no longer holds the item."""
     check_csrf(request, caller, csrf)
+    items = state(project).items
+    votes = items.loc[items["id"] == item_id, "n_votes"]
+    if len(votes) and int(votes.iloc[0]) < 2:
+        raise HTTPException(status_code=400, detail=f"item {item_id} has fewer than two opinions: nothing to "
+                                                    "adjudicate (label it like any other item)")
     try:
         with project.store.session() as s:
             adjudication.adjudicate(s, item_id, caller.annotator_id, label, project.config.labels, now())

@@ -308,7 +308,7 @@ def budget_use(s: Session, now: datetime) -> BudgetUse:
 
 @cache
 def _budget_use():
-    given = Annotation.answer != "retract"
+    given = and_(Annotation.answer != "retract", Annotation.source != "adjudication")  # admins' decisions: unpaid
     people = select(Annotation.annotator_id, Annotation.item_id).where(given, Annotation.annotator_id.is_not(None))
     paid = (select(func.count()).select_from(people.distinct().subquery()).scalar_subquery()
             + select(func.count()).select_from(Annotation).where(given, Annotation.annotator_id.is_(None))
