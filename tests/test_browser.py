@@ -67,6 +67,7 @@ def log_in(context, url, token):
     page.fill("#token", token)
     page.click("button[type=submit]")
     expect(page).to_have_url(url + "/label")
+    page.wait_for_load_state()  # label.js (deferred) listens to the keys from here on: a key pressed earlier is lost
     return page
 
 
