@@ -299,7 +299,7 @@ def writing(folder, db_url):
 
 def test_a_killed_embedding_import_leaves_no_item_without_its_vector(tmp_path, db_url):
     """SIGKILL at several points of an embeddings import: each file's items are all there with vectors, or absent."""
-    n, dim = 8_000, 64
+    n, dim = 5_000, 64
     folder = tmp_path / "proj"
     init_project(folder, ["pos", "neg"], db=db_url).close()
     files, truth = [], {}

@@ -200,7 +200,9 @@ def test_margin_and_default_beat_random_on_digits(digits):
     from activelabel.loop.simulate import simulate
 
     X, y = digits
-    result = simulate(X, y, strategies=["margin", "default"], seeds=3, batch_size=10, max_labels=200)
+    # one process: the suite's two workers already use both cores (batch 20: AULC margin 0.898, default 0.907,
+    # random 0.877 when written)
+    result = simulate(X, y, strategies=["margin", "default"], seeds=3, batch_size=20, max_labels=200, n_jobs=1)
     aulc = {name: result.aulc(name).mean() for name in result.strategies}
     assert aulc["margin"] > aulc["random"]
     assert aulc["default"] > aulc["random"]
