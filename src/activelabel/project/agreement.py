@@ -23,7 +23,6 @@ from activelabel.agreement import (
     pairwise_kappa,
 )
 from activelabel.store import repo
-from activelabel.store.adjudication import SOURCE as ADJUDICATION
 
 if TYPE_CHECKING:
     from activelabel.project import Project
@@ -43,25 +42,28 @@ def label_matrix(project: Project, st: SimpleNamespace | None = None) -> tuple[n
     labels = list(project.config.labels)
     if events.empty:
         return np.empty((0, 0), dtype=np.int64), np.empty(0, dtype=np.int64), []
-    undone = set(events["retracts_id"].dropna().astype(np.int64))
-    standing = events[(events["answer"] != "retract") & ~events["id"].isin(undone) & events["annotator_id"].notna()
-                      & (events["source"] != ADJUDICATION)]  # an adjudication settles an item; it is no opinion
-    latest = standing.sort_values("id").groupby(["item_id", "annotator_id"]).tail(1)
-    given = latest[latest["answer"] == "label"]
-    given = given[given["item_id"].isin(st.items.loc[~st.items["retired"], "id"])]
+    latest, _ = repo.standing_answers(events)
+    given = latest[(latest["answer"] == "label") & latest["annotator_id"].notna()
+                   & latest["item_id"].isin(st.items.loc[~st.items["retired"], "id"])]
     with project.store.session(readonly=True) as s:
         names = repo.annotators_frame(s).set_index("id")["name"]
-    people = sorted(given["annotator_id"].astype(np.int64).unique())
-    items = np.sort(given["item_id"].astype(np.int64).unique())
-    m = np.full((len(items), len(people)), MISSING, dtype=np.int64)
-    row = pd.Series(np.arange(len(items)), index=items)
-    col = pd.Series(np.arange(len(people)), index=people)
-    code = {name: k for k, name in enumerate(labels)}
-    known = given["label"].isin(code)  # labels no longer in the project's list are left out
-    given = given[known]
-    m[row[given["item_id"].astype(np.int64)].to_numpy(), col[given["annotator_id"].astype(np.int64)].to_numpy()] = \
-        given["label"].map(code).to_numpy(np.int64)
+    m, items, people = _matrix(given.assign(voter=given["annotator_id"].astype(np.int64)), labels)
     return m, items, [str(names.get(p, p)) for p in people]
+
+
+def _matrix(given: pd.DataFrame, labels: list[str]) -> tuple[np.ndarray, np.ndarray, list]:
+    """Label answers (``item_id``, ``voter``, ``label``) as a matrix of class codes, its item ids and voters;
+    labels no longer in the project's list are left out."""
+    code = {name: k for k, name in enumerate(labels)}
+    given = given[given["label"].isin(code)]
+    items = np.sort(given["item_id"].astype(np.int64).unique())
+    voters = sorted(given["voter"].unique())
+    m = np.full((len(items), len(voters)), MISSING, dtype=np.int64)
+    row = pd.Series(np.arange(len(items)), index=items)
+    col = pd.Series(np.arange(len(voters)), index=voters)
+    m[row[given["item_id"].astype(np.int64)].to_numpy(), col[given["voter"]].to_numpy()] = \
+        given["label"].map(code).to_numpy(np.int64)
+    return m, items, voters
 
 
 def agreement_report(project: Project, st: SimpleNamespace | None = None) -> dict:
@@ -128,21 +130,8 @@ def consensus(project: Project, events: pd.DataFrame, current: pd.DataFrame) -> 
     out = pd.DataFrame({"label": current["label"], "confidence": np.nan, "adjudicated": False}, index=current.index)
     if events.empty or current.empty:
         return "majority", out
-    undone = set(events["retracts_id"].dropna().astype(np.int64))
-    live = events[(events["answer"] != "retract") & ~events["id"].isin(undone)]
-    settled = live[live["source"] == ADJUDICATION].sort_values("id").groupby("item_id").tail(1)
-    live = live[live["source"] != ADJUDICATION]  # an adjudication is the label, not one more opinion
-    voter = live["annotator_id"].astype("Int64").astype(str).where(live["annotator_id"].notna(),
-                                                                    "source:" + live["source"])
-    latest = live.assign(voter=voter).sort_values("id").groupby(["item_id", "voter"]).tail(1)
-    given = latest[(latest["answer"] == "label") & latest["label"].isin(labels)]
-    items = np.sort(given["item_id"].unique())
-    voters = sorted(given["voter"].unique())
-    m = np.full((len(items), len(voters)), MISSING, dtype=np.int64)
-    row = pd.Series(np.arange(len(items)), index=items)
-    col = pd.Series(np.arange(len(voters)), index=voters)
-    m[row[given["item_id"]].to_numpy(), col[given["voter"]].to_numpy()] = \
-        given["label"].map({name: k for k, name in enumerate(labels)}).to_numpy(np.int64)
+    latest, settled = repo.standing_answers(events)
+    m, items, _ = _matrix(latest[latest["answer"] == "label"], labels)
     method = _method(project.config.aggregation, m)
     if method == "majority":
         votes = np.stack([(m == c).sum(axis=1) for c in range(len(labels))], axis=1)
@@ -153,9 +142,8 @@ def consensus(project: Project, events: pd.DataFrame, current: pd.DataFrame) -> 
         out.loc[items, "label"] = np.asarray(labels, dtype=object)[result.labels]
         out.loc[items, "confidence"] = result.quality
     if len(settled):
-        final = settled.set_index("item_id")["label"]
-        out.loc[final.index, ["label", "confidence", "adjudicated"]] = \
-            pd.DataFrame({"label": final, "confidence": 1.0, "adjudicated": True})
+        out.loc[settled.index, ["label", "confidence", "adjudicated"]] = \
+            pd.DataFrame({"label": settled, "confidence": 1.0, "adjudicated": True})
     return method, out
 
 

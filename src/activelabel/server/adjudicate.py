@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import pandas as pd
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
@@ -23,7 +24,8 @@ SHOWN = 100  # contested items on one page, least agreed first
 @router.get("/admin/adjudicate", response_class=HTMLResponse)
 def adjudicate_page(request: Request, caller: AdminDep, project: ProjectDep, done: int = 0):
     st = state(project)
-    rows = contested(project, st).head(SHOWN)
+    waiting = contested(project, st)
+    rows = waiting.head(SHOWN)
     with project.store.session(readonly=True) as s:
         content = repo.items_frame(s, ids=rows["id"]).set_index("id") if len(rows) else None
         names = repo.annotators_frame(s).set_index("id")["name"]
@@ -36,22 +38,20 @@ def adjudicate_page(request: Request, caller: AdminDep, project: ProjectDep, don
                 view = (found[0][at], found[1][at])
         except ActiveLabelError:
             view = None
-    events = st.events
-    undone = set(events["retracts_id"].dropna().astype("int64")) if len(events) else set()
+    standing, _ = repo.standing_answers(st.events) if len(rows) else (None, None)
+    answers = standing[standing["item_id"].isin(rows["id"])].groupby("item_id") if len(rows) else {}
     items = []
     for k, r in enumerate(rows.itertuples()):
-        given = events[(events["item_id"] == r.id) & (events["answer"] != "retract") & ~events["id"].isin(undone)]
-        latest = given.sort_values("id").groupby(given["annotator_id"].fillna(-1).astype(str) + given["source"]).tail(1)
         c = content.loc[r.id]
         items.append({
             "item_id": int(r.id), "external_id": r.external_id, "split": r.split,
             "snippet": notes.snippet(c["kind"], c["text"], c["image"], c["data"]),
-            "answers": [{"who": names.get(a.annotator_id, a.source) if a.annotator_id == a.annotator_id else a.source,
-                         "answer": a.answer, "label": a.label} for a in latest.itertuples()],
+            "answers": [{"who": names.get(a.annotator_id, a.source) if pd.notna(a.annotator_id) else a.source,
+                         "answer": a.answer, "label": a.label} for a in answers.get_group(r.id).itertuples()],
             "label": r.label, "consensus": float(r.consensus),
             "model": None if view is None else {"label": str(view[0][k]), "confidence": float(view[1][k])}})
     return templates.TemplateResponse(request, "adjudicate.html", {
-        "caller": caller, "items": items, "labels": project.config.labels, "total": len(contested(project, st)),
+        "caller": caller, "items": items, "labels": project.config.labels, "total": len(waiting),
         "threshold": project.config.adjudicate_below, "done": done, "csrf": csrf_token(request, caller)})
 
 

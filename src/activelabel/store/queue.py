@@ -21,6 +21,7 @@ from sqlalchemy import Select, and_, bindparam, case, exists, func, insert, or_,
 from sqlalchemy.orm import Session, aliased
 
 from activelabel.errors import InvalidParameterError
+from activelabel.store.adjudication import SOURCE as ADJUDICATION
 from activelabel.store.schema import Annotation, Assignment, Batch, BatchItem, Item
 
 __all__ = ["QueueSettings", "Served", "lock_queue", "current_batch", "open_assignment",
@@ -308,7 +309,7 @@ def budget_use(s: Session, now: datetime) -> BudgetUse:
 
 @cache
 def _budget_use():
-    given = and_(Annotation.answer != "retract", Annotation.source != "adjudication")  # admins' decisions: unpaid
+    given = and_(Annotation.answer != "retract", Annotation.source != ADJUDICATION)  # admins' decisions: unpaid
     people = select(Annotation.annotator_id, Annotation.item_id).where(given, Annotation.annotator_id.is_not(None))
     paid = (select(func.count()).select_from(people.distinct().subquery()).scalar_subquery()
             + select(func.count()).select_from(Annotation).where(given, Annotation.annotator_id.is_(None))

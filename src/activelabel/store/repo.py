@@ -29,7 +29,7 @@ from activelabel.store.schema import (
 
 __all__ = [
     "known_items", "items_state", "insert_items", "record_import", "add_annotations", "annotations_frame", "current_labels",
-    "items_frame", "annotator_by_token", "annotator_ids", "hash_token", "add_cycle", "cycles",
+    "standing_answers", "items_frame", "annotator_by_token", "annotator_ids", "hash_token", "add_cycle", "cycles",
     "add_batch", "count_imports", "settled_items", "newest_answer_id", "item_view", "served_to", "annotator_pace",
     "newest_good_cycle", "annotators_frame", "retired_times", "answers_export_frame",
 ]
@@ -96,13 +96,30 @@ def annotations_frame(s: Session) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[c.key for c in cols])
 
 
+def standing_answers(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Each answerer's standing answer per item, and the items an admin settled.
+
+    An answerer is an annotator, or the source file for unattributed imports
+    (column ``voter``); their latest answer that was not retracted stands.
+    Adjudications are not answers among others: they come back apart, as the
+    latest adjudicated label per item id.
+    """
+    retracted = set(events["retracts_id"].dropna().astype(np.int64))
+    live = events[(events["answer"] != "retract") & ~events["id"].isin(retracted)].sort_values("id")
+    settled = live[live["source"] == ADJUDICATION].groupby("item_id")["label"].last()
+    live = live[live["source"] != ADJUDICATION]
+    voter = live["annotator_id"].astype("Int64").astype(str).where(live["annotator_id"].notna(),
+                                                                    "source:" + live["source"])
+    return live.assign(voter=voter).groupby(["item_id", "voter"], sort=False).tail(1), settled
+
+
 def current_labels(events: pd.DataFrame) -> pd.DataFrame:
     """Each item's current label, derived from its answer events.
 
-    An answerer (an annotator, or the source file for unattributed imports)
-    counts with their latest answer that was not retracted; the item's
-    label is the most frequent label among those answers, ties going to the
-    most recent. Items whose answerers all skipped or were unsure have none.
+    Each answerer counts with their standing answer (:func:`standing_answers`);
+    the item's label is the most frequent label among those answers, ties
+    going to the most recent, unless an admin adjudicated it. Items whose
+    answerers all skipped or were unsure have none.
 
     Returns
     -------
@@ -112,13 +129,7 @@ def current_labels(events: pd.DataFrame) -> pd.DataFrame:
     empty.index.name = "item_id"
     if events.empty:
         return empty
-    retracted = set(events["retracts_id"].dropna().astype(np.int64))
-    live = events[(events["answer"] != "retract") & ~events["id"].isin(retracted)]
-    settled = live[live["source"] == ADJUDICATION].groupby("item_id")["label"].last()  # final, whatever the votes
-    live = live[live["source"] != ADJUDICATION]
-    voter = live["annotator_id"].astype("Int64").astype(str).where(live["annotator_id"].notna(),
-                                                                    "source:" + live["source"])
-    latest = live.assign(voter=voter).groupby(["item_id", "voter"], sort=False).tail(1)
+    latest, settled = standing_answers(events)
     labeled = latest[latest["answer"] == "label"]
     if labeled.empty and settled.empty:
         return empty
