@@ -22,6 +22,7 @@ from stamp import save  # benchmarks/ is on the path when a script runs
 
 from activelabel.agreement import crowdlab, dawid_skene, majority_vote, noisy_labels
 from activelabel.data import load_labeled
+from activelabel.loop.crowd import simulate_annotators
 from activelabel.models.loading import default_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -29,6 +30,8 @@ DATASETS = {"pendigits": lambda: load_labeled(str(DATA / "pendigits.parquet")),
             "sms_spam": lambda: load_labeled(str(DATA / "sms_spam.parquet"), text_column="text")}
 ACCURACIES = (0.95, 0.85, 0.65)
 METHODS = ("majority", "dawid_skene", "crowdlab")
+PLANS = ("1x_majority", "3x_majority", "3x_dawid_skene", "3x_crowdlab", "routing_dawid_skene")
+BUDGET = {"pendigits": 1500, "sms_spam": 2500}  # money (opinions at 1 each) per run
 
 
 def run(name: str, seeds: int, console: Console) -> dict:
@@ -55,6 +58,15 @@ def run(name: str, seeds: int, console: Console) -> dict:
                                   "vs_majority": float(v.mean() / base.mean()), "p_vs_majority": p}
         console.print(f"{name} {method:12s} label accuracy {v.mean():.4f} (x{v.mean() / base.mean():.4f} of "
                       f"majority){'' if p is None else f', Wilcoxon p = {p:.3g}'}", highlight=False)
+    with console.status(f"{name}: the loop with simulated annotators, {len(PLANS)} plans x {seeds} seeds"):
+        t0 = time.perf_counter()
+        loop = simulate_annotators(data.X, data.y, ACCURACIES, opinions=(1, 3), plan_names=PLANS, seeds=seeds,
+                                   batch_size=50, max_money=BUDGET[name], relabel_fraction=0.4, n_jobs=-1)
+    out["loop"] = {"settings": loop.settings, "ceiling": float(np.mean(loop.ceilings)),
+                   "seconds": time.perf_counter() - t0, "plans": loop.summary()}
+    for plan, r in out["loop"]["plans"].items():
+        console.print(f"{name} {plan:20s} money to 99% {r['money_to_99']} (per seed {r['money_to_99_per_seed']}), "
+                      f"training labels {r['label_accuracy']:.4f}, items {r['items_labeled']:.0f}", highlight=False)
     return out
 
 

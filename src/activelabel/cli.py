@@ -67,6 +67,34 @@ def _share_or_count(value: float | None) -> float | int | None:
     return value
 
 
+def _accuracies(value: str | None) -> list[float] | None:
+    """``--annotators 0.95,0.85,0.65``: one simulated annotator per accuracy in (0, 1]."""
+    if value is None:
+        return None
+    try:
+        out = [float(v) for v in _split_names([value])]
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a comma-separated list of accuracies such as 0.95,0.85,0.65")
+    if not out or any(not 0 < a <= 1 for a in out):
+        raise typer.BadParameter(f"{value!r}: every accuracy must be in (0, 1], e.g. 0.95,0.85,0.65")
+    return out
+
+
+def _opinions(value: str) -> list[int]:
+    """``--opinions 1..3`` (a range) or ``1,3`` (a list): opinion counts per item to compare."""
+    try:
+        if ".." in value:
+            low, high = (int(v) for v in value.split("..", 1))
+            out = list(range(low, high + 1))
+        else:
+            out = [int(v) for v in _split_names([value])]
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a range such as 1..3 or a list such as 1,3")
+    if not out or min(out) < 1 or max(out) > 10:
+        raise typer.BadParameter(f"{value!r}: opinion counts must be between 1 and 10")
+    return out
+
+
 def _not_zero(value: int) -> int:
     if value == 0:
         raise typer.BadParameter("0 processes cannot run anything; give 1 or more, or -1 for every core")
@@ -90,6 +118,9 @@ def simulate(
     jobs: Annotated[int, typer.Option(callback=_not_zero, help="Parallel processes (-1: every core, -2: all but one).")] = -1,
     out: Annotated[Path, typer.Option(help="Folder for report.html, results.json and the plots.")] = Path("activelabel-out"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON (what results.json holds).")] = False,
+    annotators: Annotated[str | None, typer.Option(help="Also simulate noisy annotators of these accuracies, e.g. 0.95,0.85,0.65, and compare opinions per item, aggregation and routing at equal money.")] = None,
+    opinions: Annotated[str, typer.Option(help="Opinion counts per item to compare with --annotators: a range 1..3 or a list 1,3.")] = "1..3",
+    relabel_fraction: Annotated[float, typer.Option(min=0, max=1, help="Routing: share of each cycle's opinions that may go to labeled items.")] = 0.4,
 ) -> None:
     """Simulate active learning on labeled data against random sampling, with an HTML report."""
     from activelabel.data import load_labeled
@@ -97,6 +128,10 @@ def simulate(
     from activelabel.report import write_report
 
     names = _split_names(strategies)
+    try:
+        accuracies, counts = _accuracies(annotators), _opinions(opinions)
+    except typer.BadParameter as error:
+        fail(f"activelabel simulate: {error}", code=2)
     unknown = [s for s in names if s not in STRATEGIES]
     if unknown:
         fail(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}", code=2)
@@ -113,9 +148,23 @@ def simulate(
                 labeled.X, labeled.y, strategies=names, seeds=seeds, model=estimator, batch_size=batch_size,
                 seed_size=seed_size, test_size=size, max_labels=budget, price_per_label=cost_per_label,
                 n_jobs=jobs, on_run=lambda name, seed: progress.advance(task))
+            crowd = None
+            if accuracies is not None:
+                from activelabel.loop.crowd import plans, simulate_annotators
+
+                todo = plans(counts)
+                task = progress.add_task("noisy annotators", total=(len(todo) + 1) * seeds)
+                crowd = simulate_annotators(
+                    labeled.X, labeled.y, accuracies, opinions=counts, seeds=seeds, model=estimator,
+                    strategy=names[0], batch_size=batch_size, seed_size=seed_size, test_size=size,
+                    max_money=budget * cost_per_label, price_per_label=cost_per_label,
+                    relabel_fraction=relabel_fraction, n_jobs=jobs, on_run=lambda name, seed: progress.advance(task))
     except ActiveLabelError as error:
         fail(str(error))
     summary = result.summary()
+    if crowd is not None:
+        summary["annotators"] = crowd.summary()
+        summary["annotator_settings"] = dict(crowd.settings, ceiling=float(np.mean(crowd.ceilings)))
     summary["data"] = {"source": data, "name": labeled.name, "items": int(len(labeled.y)),
                        "classes": int(len(np.unique(labeled.y))), "features": labeled.features}
     if not as_json:
@@ -144,6 +193,13 @@ def _print_summary(summary: dict) -> None:
     rows = [[str(labels), *[f"{c['accuracy'][i]:.3f}" if i < len(c["accuracy"]) else "" for c in curves.values()]]
             for i, labels in enumerate(first["labels"])]
     _print_table("Test accuracy per cycle (mean over seeds)", ["labels", *curves], rows)
+    if summary.get("annotators"):
+        from activelabel.report import ANNOTATOR_COLUMNS, annotator_rows
+
+        st = summary["annotator_settings"]
+        _print_table(f"Noisy annotators ({', '.join(f'{a:g}' for a in st['accuracies'])}) at equal money: "
+                     f"99% of the true-label ceiling is {0.99 * st['ceiling']:.4f}", ANNOTATOR_COLUMNS,
+                     annotator_rows(summary))
 
 
 def _print_table(title: str, columns, rows: list[list[str]]) -> None:

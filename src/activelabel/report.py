@@ -81,7 +81,39 @@ def _plots(summary: dict, out: Path, title: str) -> dict[str, Path]:
     paths["labels_to_99"] = out / "labels_to_99.png"
     fig.savefig(paths["labels_to_99"], dpi=110)
     plt.close(fig)
+
+    if summary.get("annotators"):
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for i, (plan, r) in enumerate(summary["annotators"].items()):
+            c = r["curve"]
+            ax.plot(c["money"], c["accuracy"], label=plan, color=palette[i % len(palette)],
+                    linewidth=2.4 if plan.startswith("routing") or plan == "1x_majority" else 1.2,
+                    linestyle="--" if plan == "1x_majority" else "-")
+        ceiling = summary["annotator_settings"]["ceiling"]
+        ax.axhline(0.99 * ceiling, color="grey", linewidth=0.8, linestyle=":")
+        ax.text(ax.get_xlim()[0], 0.99 * ceiling, " 99% of the true-label ceiling", va="top", fontsize=8,
+                color="grey")
+        ax.set(xlabel="money spent on opinions", ylabel="test accuracy (gold labels)",
+               title=f"{title}: noisy annotators, at equal money (mean over seeds)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths["annotators"] = out / "annotators.png"
+        fig.savefig(paths["annotators"], dpi=110)
+        plt.close(fig)
     return paths
+
+
+ANNOTATOR_COLUMNS = ("plan", "training-label accuracy", "AULC (money)", "money to 99%", "items labeled",
+                     "final acc.", "p AULC vs 1x", "p label acc. vs 1x")
+
+
+def annotator_rows(summary: dict) -> list[list[str]]:
+    """One row per annotator plan (columns :data:`ANNOTATOR_COLUMNS`), for the command line and the report."""
+    return [[plan, f"{r['label_accuracy']:.4f}", f"{r['aulc_mean']:.4f}", _fmt(r["money_to_99"], ",.0f", "-"),
+             f"{r['items_labeled']:,.0f}", f"{r['final_accuracy']:.3f}", _fmt(r["p_aulc_vs_1x"], ".3g", "-"),
+             _fmt(r["p_label_accuracy_vs_1x"], ".3g", "-")]
+            for plan, r in summary.get("annotators", {}).items()]
 
 
 SUMMARY_COLUMNS = ("strategy", "AULC", "final acc.", "labels to 95%", "labels to 99%", "saved vs random (99%)",
@@ -105,11 +137,25 @@ def summary_rows(summary: dict) -> list[list[str]]:
     return rows
 
 
-def _table(summary: dict) -> str:
-    cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                    for row in summary_rows(summary))
-    return ("<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in SUMMARY_COLUMNS)
+def _table(columns, rows: list[list[str]]) -> str:
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return ("<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in columns)
             + "</tr></thead><tbody>" + cells + "</tbody></table>")
+
+
+def _annotator_section(summary: dict) -> str:
+    if not summary.get("annotators"):
+        return ""
+    st = summary["annotator_settings"]
+    return f"""<h2>Noisy annotators, at equal money</h2>
+<p>Simulated annotators of accuracy {html.escape(", ".join(f"{a:g}" for a in st["accuracies"]))}, each with a
+per-class confusion matrix around it; {st["batch_size"]} opinions bought per cycle whatever the plan, strategy
+{html.escape(st["strategy"])}. Routing sends up to {st["relabel_fraction"]:.0%} of each cycle's opinions to labeled
+items whose label is least trusted, up to {st["max_opinions"]} opinions each. Training-label accuracy is the
+aggregated labels against the truth at the end; money to 99% is the median over seeds of the money spent when the
+test accuracy first reached 99% of the ceiling trained on the true labels ({st["ceiling"]:.4f}).
+P-values are Wilcoxon signed-rank tests over seeds against one opinion per item.</p>
+{_table(ANNOTATOR_COLUMNS, annotator_rows(summary))}"""
 
 
 def write_report(summary: dict, out: Path, title: str, description: str = "") -> dict[str, Path]:
@@ -140,7 +186,8 @@ td:first-child,th:first-child{{text-align:left}} img{{max-width:100%}} .muted{{c
 Labels to 95% / 99% are medians over seeds of the first labeled-set size whose test accuracy reaches that share of
 the seed's ceiling. The p-value is a two-sided Wilcoxon signed-rank test on per-seed AULC against random.
 Stopping columns show where each rule would have stopped (median labels; mean accuracy and money there).</p>
-{_table(summary)}
+{_table(SUMMARY_COLUMNS, summary_rows(summary))}
+{_annotator_section(summary)}
 {images}
 <p class="muted">All numbers are in results.json beside this file.</p>
 </body></html>

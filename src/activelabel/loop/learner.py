@@ -296,6 +296,20 @@ class ActiveLearner:
         self.bought_.extend(_plain(v) for v in labels)
         self.pending_ = self.pending_[~np.isin(self.pending_, indices)]
 
+    def request(self, indices: ArrayLike) -> None:
+        """Hand out more items for labeling outside a cycle (a seed set grown by hand, e.g. while its labels
+        hold a single class)."""
+        self._check_started()
+        indices = np.asarray(indices, dtype=np.intp)
+        if ((indices < 0) | (indices >= len(self.X_))).any() or self.is_test_[indices].any():
+            raise InvalidParameterError("only pool items (not test items) can be requested for labeling")
+        self.pending_ = np.union1d(self.pending_, indices)
+
+    def withdraw(self, indices: ArrayLike) -> None:
+        """Take back items handed out and not labeled yet: they return to the pool (a batch cut short)."""
+        self._check_started()
+        self.pending_ = self.pending_[~np.isin(self.pending_, np.asarray(indices))]
+
     @property
     def pending(self) -> np.ndarray:
         """Indices handed out for labeling and not labeled yet."""

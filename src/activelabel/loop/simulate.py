@@ -177,8 +177,10 @@ def _run(model, X, y, strategy, seed, kwargs) -> tuple[str, int, list[CycleRecor
     return strategy_name(strategy), seed, learner.run(lambda idx: y[idx], max_cycles=100_000)
 
 
-def _ceiling(model, X, y, seed, kwargs) -> tuple[str, int, float]:
-    """Test accuracy of the model trained on the whole pool of this seed's split."""
+def ceiling_accuracy(model: BaseEstimator, X: np.ndarray, y: np.ndarray, seed: int,
+                     kwargs: dict) -> tuple[str, int, float]:
+    """Test accuracy of the model trained on the whole pool of this seed's split (the learner's ``kwargs``),
+    tagged ``("__ceiling__", seed, accuracy)`` for the parallel runners."""
     learner = ActiveLearner(model, random_state=seed, **kwargs)
     learner.start(X, y)
     pool = np.setdiff1d(np.arange(len(y)), learner.test_indices_)
@@ -230,7 +232,7 @@ def simulate(X: ArrayLike, y: ArrayLike, *,
     # Fail fast, in this process, on settings every run would reject (a seed set
     # larger than max_labels or than the pool, a batch larger than the pool, ...).
     ActiveLearner(model, strategy=by_name[names[0]], **kwargs).start(X, y)
-    tasks = [delayed(_ceiling)(model, X, y, s, kwargs) for s in seed_list]
+    tasks = [delayed(ceiling_accuracy)(model, X, y, s, kwargs) for s in seed_list]
     tasks += [delayed(_run)(model, X, y, by_name[name], s, kwargs) for name in names for s in seed_list]
     done: dict[tuple[str, int], object] = {}
     for name, seed, value in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):

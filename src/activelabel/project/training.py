@@ -283,10 +283,8 @@ def relabel(project: Project, items: pd.DataFrame, pool: np.ndarray, proba: np.n
     """Rows of labeled pool items worth another opinion more than the batch's least informative new item, at
     most ``relabel_fraction`` of the batch, most worth first (an ActiveLab-style choice, Goh and Mueller 2023).
 
-    An item's relabel score is 1 minus the trust in its current label: the consensus's top probability and
-    the model's probability of that label, weighted by how many opinions the consensus rests on (n of n + 1);
-    a new item's score is 1 minus the model's top probability. Items with ``max_opinions`` opinions or an
-    adjudicated label are left as they are.
+    Scores from :mod:`activelabel.agreement.routing`. Items with ``max_opinions`` opinions or an adjudicated
+    label are left as they are.
     """
     cap = int(project.config.relabel_fraction * size)
     if cap < 1 or not len(picks):
@@ -301,13 +299,11 @@ def relabel(project: Project, items: pd.DataFrame, pool: np.ndarray, proba: np.n
     label_col = np.array([column.get(labels[r], -1) for r in candidates])
     known = label_col >= 0
     candidates, label_col = candidates[known], label_col[known]
-    n = votes[candidates].astype(float)
+    from activelabel.agreement.routing import relabel_scores, route
+
     agreed = np.nan_to_num(items["consensus"].to_numpy(dtype=float)[candidates], nan=1.0)
-    model = proba[candidates, label_col]
-    score = 1 - (n / (n + 1) * agreed + 1 / (n + 1) * model)
-    new_item = float((1 - proba[picks].max(axis=1)).min())  # the least informative new item of the batch
-    better = np.flatnonzero(score > new_item)
-    return candidates[better[np.argsort(-score[better], kind="stable")][:cap]]
+    score = relabel_scores(agreed, votes[candidates], proba[candidates, label_col])
+    return candidates[route(score, 1 - proba[picks].max(axis=1), cap)]
 
 
 def seed_batch(project: Project) -> int:

@@ -1,0 +1,266 @@
+"""Replay labeling with noisy annotators: what extra opinions, aggregation and routing buy, at equal money.
+
+Simulated annotators (each a confusion matrix around a given accuracy, see
+:func:`activelabel.agreement.noisy_labels`) answer the items the loop asks
+for. Every plan spends the same money per cycle (``batch_size`` opinions):
+
+- ``1x_majority``: one opinion per new item (the baseline);
+- ``Nx_<method>``: N opinions per new item from N different people,
+  aggregated by majority vote, Dawid-Skene or CROWDLAB;
+- ``routing_<method>``: one opinion per new item, and up to
+  ``relabel_fraction`` of each cycle's opinions spent instead on labeled
+  items whose label is least trusted (:mod:`activelabel.agreement.routing`),
+  up to ``max_opinions`` each.
+
+The test set is a gold set labeled with the truth (its cost is the same for
+every plan and left out); accuracy is measured on it against the ceiling,
+the same model trained on the whole pool's true labels. Who answers an
+item, and what each person answers, depend only on the seed, so plans are
+compared paired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from joblib import Parallel, delayed
+from numpy.typing import ArrayLike
+from scipy import stats
+from sklearn.base import BaseEstimator, clone
+from sklearn.model_selection import StratifiedKFold
+
+from activelabel.agreement import MISSING, aggregate, noisy_labels, relabel_scores, route
+from activelabel.errors import InvalidParameterError, SingleClassError
+from activelabel.loop.learner import ActiveLearner
+from activelabel.loop.simulate import ceiling_accuracy, normalized_aulc
+from activelabel.models import predict_proba_aligned
+from activelabel.models.loading import default_model
+
+__all__ = ["CrowdResult", "plans", "simulate_annotators"]
+
+BASELINE = "1x_majority"
+
+
+def plans(opinions: Sequence[int], methods: Sequence[str] = ("majority", "dawid_skene", "crowdlab"),
+          routing: Sequence[str] = ("dawid_skene",)) -> list[str]:
+    """Plan names for these opinion counts and methods: ``1x_majority`` always, ``Nx_<method>`` for N >= 2,
+    ``routing_<method>`` when more than one opinion is allowed."""
+    names = [BASELINE]
+    for n in sorted(set(opinions)):
+        if n >= 2:
+            names += [f"{n}x_{m}" for m in methods]
+    if max(opinions) >= 2:
+        names += [f"routing_{m}" for m in routing]
+    return names
+
+
+@dataclass(frozen=True, kw_only=True)
+class CrowdResult:
+    """Per plan and seed: money, items, accuracy and training-label accuracy after every cycle."""
+
+    runs: dict[str, list[dict[str, np.ndarray]]]
+    seeds: list[int]
+    ceilings: list[float]
+    settings: dict
+
+    def money_to(self, plan: str, fraction: float) -> list[float | None]:
+        """Per seed, the money spent when the test accuracy first reached ``fraction`` of the ceiling."""
+        out = []
+        for run, ceiling in zip(self.runs[plan], self.ceilings):
+            hit = np.flatnonzero(run["accuracy"] >= fraction * ceiling - 1e-12)
+            out.append(float(run["money"][hit[0]]) if len(hit) else None)
+        return out
+
+    def aulc(self, plan: str) -> np.ndarray:
+        """Per seed, mean test accuracy over money spent, on the money range every plan covers (the accuracy at
+        a sum is that of the last model trained on no more), so plans with dearer seed sets compare fairly."""
+        start = max(run["money"][0] for runs in self.runs.values() for run in runs)
+        stop = min(run["money"][-1] for runs in self.runs.values() for run in runs)
+        grid = np.linspace(start, max(stop, start), 200)
+        out = []
+        for run in self.runs[plan]:
+            at = np.searchsorted(run["money"], grid, side="right") - 1
+            out.append(normalized_aulc(grid, run["accuracy"][np.maximum(at, 0)]))
+        return np.array(out)
+
+    def summary(self) -> dict:
+        """``annotators.<plan>`` of ``results.json``: label accuracy, AULC over money, money to 99% of the
+        ceiling, and paired Wilcoxon tests against one opinion per item."""
+        out = {}
+        base_aulc = self.aulc(BASELINE)
+        base_labels = np.array([r["label_accuracy"][-1] for r in self.runs[BASELINE]])
+        for plan, runs in self.runs.items():
+            label_acc = np.array([r["label_accuracy"][-1] for r in runs])
+            aulc = self.aulc(plan)
+            to99 = self.money_to(plan, 0.99)
+            n = min(len(r["money"]) for r in runs)
+            out[plan] = {
+                "label_accuracy": float(label_acc.mean()),
+                "label_accuracy_per_seed": label_acc.tolist(),
+                "aulc_mean": float(aulc.mean()),
+                "aulc_per_seed": aulc.tolist(),
+                "money_to_99": _median(to99),
+                "money_to_99_per_seed": to99,
+                "final_accuracy": float(np.mean([r["accuracy"][-1] for r in runs])),
+                "items_labeled": float(np.mean([r["items"][-1] for r in runs])),
+                "p_aulc_vs_1x": None if plan == BASELINE else _wilcoxon(aulc, base_aulc),
+                "p_label_accuracy_vs_1x": None if plan == BASELINE else _wilcoxon(label_acc, base_labels),
+                "curve": {"money": runs[0]["money"][:n].tolist(),
+                          "accuracy": np.mean([r["accuracy"][:n] for r in runs], axis=0).tolist(),
+                          "label_accuracy": np.mean([r["label_accuracy"][:n] for r in runs], axis=0).tolist()},
+            }
+        return out
+
+
+def _median(values: list[float | None]) -> float | None:
+    """Median where a miss counts as infinitely dear; None when that median is a miss."""
+    m = float(np.median([np.inf if v is None else v for v in values]))
+    return None if np.isinf(m) else m
+
+
+def _wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 2 or np.allclose(a, b):
+        return 1.0
+    return float(stats.wilcoxon(a, b).pvalue)
+
+
+def _out_of_fold(model, X, labels, k, fallback, seed) -> np.ndarray:
+    """5-fold out-of-fold probabilities of labeled items: a model's probabilities on its own training items echo
+    their labels, mistakes included, so judging labels takes items it did not train on (as cleanlab advises).
+    Fewer folds for rare classes; ``fallback`` (in-sample) when a class has a single item."""
+    folds = min(5, int(np.bincount(labels, minlength=k)[np.unique(labels)].min()))
+    if folds < 2:
+        return fallback
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    out = np.zeros((len(labels), k))
+    for train, test in cv.split(X, labels):
+        fitted = clone(model).fit(X[train], labels[train])
+        out[test] = predict_proba_aligned(fitted, X[test], np.arange(k))
+    return out
+
+
+def _parse(plan: str) -> tuple[int | None, str]:
+    """(opinions per new item, or None for routing; aggregation method) of a plan name."""
+    head, _, method = plan.partition("_")
+    return (None if head == "routing" else int(head.rstrip("x"))), method
+
+
+def _run(model, X, codes, plan, seed, accuracies, opt) -> tuple[str, int, dict[str, np.ndarray]]:
+    """One plan on one seed: cycles until the money runs out or the loop stops."""
+    k = int(codes.max()) + 1
+    answers = noisy_labels(codes, accuracies, k, random_state=seed)  # what each person would answer
+    order = np.argsort(np.random.default_rng([seed, 31]).random(answers.shape), axis=1)  # who answers 1st, 2nd...
+    per_item, method = _parse(plan)
+    B, price = opt["batch_size"], opt["price_per_label"]
+    new_per_cycle = B if per_item is None else max(B // per_item, 1)
+    learner = ActiveLearner(model, strategy=opt["strategy"], batch_size=new_per_cycle, seed_size=opt["seed_size"],
+                            test_size=opt["test_size"], random_fraction=opt["random_fraction"],
+                            n_bootstrap=100, random_state=seed)
+    learner.start(X, codes)
+    test = learner.test_indices_
+    learner.teach(test, codes[test])  # the gold set
+    rng = np.random.default_rng([seed, 37])
+    count = np.zeros(len(codes), dtype=np.int64)
+    extra = np.empty(0, dtype=np.intp)
+    proba = None
+    out = {key: [] for key in ("money", "items", "accuracy", "label_accuracy")}
+    while True:
+        new = learner.pending
+        new = new[~learner.is_test_[new]]
+        # routing starts with every opinion on the seed set: the overlap tells who is reliable from the start
+        count[new] = (opt["max_opinions"] if proba is None else 1) if per_item is None else per_item
+        count[extra] += 1
+        rows = np.flatnonzero(count)
+        matrix = np.full((len(rows), answers.shape[1]), MISSING)
+        for j in range(int(count.max())):
+            take = count[rows] > j
+            who = order[rows[take], j]
+            matrix[np.flatnonzero(take), who] = answers[rows[take], who]
+        use = method if (method != "crowdlab" or proba is not None) else "majority"
+        consensus = aggregate(matrix, k, use, pred_probs=None if proba is None else proba[rows], random_state=seed)
+        learner.teach(rows, consensus.labels)
+        money = float(count.sum() * price)
+        if len(np.unique(consensus.labels)) < 2:  # people's labels hold one class: a model needs more items
+            if money + B * price > opt["max_money"] + 1e-9:
+                raise SingleClassError(f"{plan}: every label bought with {money:g} money holds one class")
+            free = np.flatnonzero((count == 0) & ~learner.is_test_)
+            learner.request(rng.choice(free, min(new_per_cycle, len(free)), replace=False))
+            extra = np.empty(0, dtype=np.intp)
+            continue
+        record = learner.cycle()
+        for key, value in (("money", money), ("items", len(rows)), ("accuracy", record.accuracy),
+                           ("label_accuracy", float((consensus.labels == codes[rows]).mean()))):
+            out[key].append(value)
+        if record.stop or money + B * price > opt["max_money"] + 1e-9:
+            break
+        proba = predict_proba_aligned(learner.model_, X, np.arange(k))
+        proba[rows] = _out_of_fold(model, X[rows], consensus.labels, k, proba[rows], seed)
+        extra = np.empty(0, dtype=np.intp)
+        if per_item is None:
+            picks = record.selected
+            open_ = count[rows] < opt["max_opinions"]
+            labels = consensus.labels[open_]
+            scores = relabel_scores(consensus.quality[open_], count[rows][open_], proba[rows[open_], labels])
+            new_scores = 1 - proba[picks].max(axis=1)
+            extra = rows[open_][route(scores, new_scores, int(opt["relabel_fraction"] * B))]
+            if len(extra):  # the same money: the batch's least informative new items wait for a later cycle
+                learner.withdraw(picks[np.argsort(new_scores, kind="stable")[:len(extra)]])
+    return plan, seed, {key: np.asarray(v, dtype=float) for key, v in out.items()}
+
+
+def simulate_annotators(X: ArrayLike, y: ArrayLike, accuracies: Sequence[float], *,
+                        opinions: Sequence[int] = (1, 2, 3), plan_names: Sequence[str] | None = None,
+                        seeds: int | Sequence[int] = 3, model: BaseEstimator | None = None,
+                        strategy: str = "default", batch_size: int = 20, seed_size: int = 20,
+                        test_size: int | float = 0.2, random_fraction: float = 0.1, max_money: float = 1000.0,
+                        price_per_label: float = 1.0, relabel_fraction: float = 0.4, n_jobs: int = 1,
+                        on_run: Callable[[str, int], None] | None = None) -> CrowdResult:
+    """Run every plan (:func:`plans`) over the same seeds with simulated annotators.
+
+    Parameters
+    ----------
+    accuracies : sequence of float
+        One simulated annotator per value, each in (0, 1].
+    opinions : sequence of int
+        Opinion counts per item to compare (``1..3`` on the command line); the largest is routing's
+        ``max_opinions`` and may not exceed the number of annotators.
+    max_money : float
+        Money each run may spend on opinions (``price_per_label`` each).
+    relabel_fraction : float
+        Routing's cap: this share of each cycle's opinions may go to labeled items.
+    """
+    X = np.asarray(X)
+    classes, codes = np.unique(np.asarray(y), return_inverse=True)
+    accuracies = [float(a) for a in accuracies]
+    opinions = sorted({int(n) for n in opinions})
+    if not opinions or opinions[0] < 1:
+        raise InvalidParameterError(f"opinions must be counts >= 1, got {opinions}")
+    if opinions[-1] > len(accuracies):
+        raise InvalidParameterError(f"{opinions[-1]} opinions per item need at least {opinions[-1]} annotators; "
+                                    f"{len(accuracies)} given")
+    if not 0 <= relabel_fraction <= 1:
+        raise InvalidParameterError(f"relabel_fraction must be in [0, 1], got {relabel_fraction!r}")
+    if price_per_label <= 0:
+        raise InvalidParameterError(f"price_per_label must be > 0 to compare plans by money, got {price_per_label!r}")
+    noisy_labels(codes[:1], accuracies, len(classes))  # refuses accuracies outside (0, 1] here, in this process
+    names = list(plan_names) if plan_names is not None else plans(opinions)
+    if BASELINE not in names:
+        names.insert(0, BASELINE)
+    seed_list = list(range(seeds)) if isinstance(seeds, (int, np.integer)) else list(seeds)
+    model = default_model() if model is None else model
+    opt = dict(strategy=strategy, batch_size=batch_size, seed_size=seed_size, test_size=test_size,
+               random_fraction=random_fraction, max_money=max_money, price_per_label=price_per_label,
+               relabel_fraction=relabel_fraction, max_opinions=opinions[-1])
+    kwargs = dict(batch_size=batch_size, seed_size=seed_size, test_size=test_size, random_fraction=random_fraction)
+    tasks = [delayed(ceiling_accuracy)(model, X, codes, s, kwargs) for s in seed_list]
+    tasks += [delayed(_run)(model, X, codes, plan, s, accuracies, opt) for plan in names for s in seed_list]
+    done = {}
+    for name, seed, value in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
+        done[name, seed] = value
+        if on_run is not None:
+            on_run(name, seed)
+    settings = dict(opt, accuracies=accuracies, opinions=opinions, plans=names, seeds=len(seed_list))
+    return CrowdResult(runs={p: [done[p, s] for s in seed_list] for p in names}, seeds=seed_list,
+                       ceilings=[done["__ceiling__", s] for s in seed_list], settings=settings)
