@@ -34,7 +34,7 @@ PLANS = ("1x_majority", "3x_majority", "3x_dawid_skene", "3x_crowdlab", "routing
 BUDGET = {"pendigits": 1500, "sms_spam": 2500}  # money (opinions at 1 each) per run
 
 
-def run(name: str, seeds: int, console: Console) -> dict:
+def run(name: str, seeds: int, console: Console, relabel_fraction: float = 0.4) -> dict:
     data = DATASETS[name]()
     classes, y = np.unique(data.y, return_inverse=True)
     k = len(classes)
@@ -61,7 +61,8 @@ def run(name: str, seeds: int, console: Console) -> dict:
     with console.status(f"{name}: the loop with simulated annotators, {len(PLANS)} plans x {seeds} seeds"):
         t0 = time.perf_counter()
         loop = simulate_annotators(data.X, data.y, ACCURACIES, opinions=(1, 3), plan_names=PLANS, seeds=seeds,
-                                   batch_size=50, max_money=BUDGET[name], relabel_fraction=0.4, n_jobs=-1)
+                                   batch_size=50, max_money=BUDGET[name], relabel_fraction=relabel_fraction,
+                                   n_jobs=-1)
     out["loop"] = {"settings": loop.settings, "ceiling": float(np.mean(loop.ceilings)),
                    "seconds": time.perf_counter() - t0, "plans": loop.summary()}
     for plan, r in out["loop"]["plans"].items():
@@ -74,9 +75,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--relabel-fraction", type=float, default=0.4, help="routing's cap per cycle")
     args = parser.parse_args()
     console = Console()
-    results = {name: run(name, args.seeds, console) for name in args.datasets}
+    results = {name: run(name, args.seeds, console, args.relabel_fraction) for name in args.datasets}
     console.print(f"written to {save('annotators', results, peers=['cleanlab', 'krippendorff'])}; README table: "
                   "python benchmarks/readme_tables.py")
 

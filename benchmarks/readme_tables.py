@@ -150,8 +150,23 @@ def annotators() -> str:
     return "\n".join([*_rows(header, list("lrrrr"), rows), "", describe(st)])
 
 
+def annotator_loop() -> str:
+    st, results = load("annotators")
+    plans = list(next(iter(results.values()))["loop"]["plans"])
+    rows = []
+    for name, r in results.items():
+        loop = r["loop"]
+        cells = [name, f"{loop['settings']['max_money']:,}", f"{0.99 * loop['ceiling']:.4f}"]
+        for plan in plans:
+            m = loop["plans"][plan]
+            cells.append(f"{_f(m['money_to_99'], ',.0f')} ({m['label_accuracy']:.3f})")
+        rows.append(cells)
+    header = ["data set", "budget", "99% of ceiling", *plans]
+    return "\n".join([*_rows(header, list("lrr") + ["r"] * len(plans), rows), "", describe(st)])
+
+
 TABLES: dict[str, Callable[[], str]] = {
-    "annotators": annotators,
+    "annotators": annotators, "annotator_loop": annotator_loop,
     "query_speed": query_speed, "query_speed_peers": query_speed_peers, "import_speed": import_speed,
     "serve_load": serve_load, "label_efficiency": label_efficiency, "all_strategies": all_strategies,
 }

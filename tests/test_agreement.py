@@ -402,3 +402,51 @@ def test_simulated_annotators_are_as_accurate_as_asked_and_seeded():
     np.testing.assert_allclose(ds.annotator_accuracy, (m[:2000] == y[:2000, None]).mean(axis=0), atol=0.05)
     with pytest.raises(InvalidParameterError, match=r"accuracies must be numbers in \(0, 1\]"):
         noisy_labels(y, [1.2], 4)
+
+
+def test_overlap_items_reach_distinct_annotators_in_the_browser(tmp_path, browser):
+    """Every item of a batch with full overlap (two people each) is labeled in the browser by two different
+    people and never shown twice to one, while three people label at once."""
+    from helpers import Server, make_sms_project, set_config
+    from playwright.sync_api import expect
+    from test_browser import log_in
+
+    from activelabel.project import Project
+
+    folder = make_sms_project(tmp_path, batch_size=6)
+    set_config(folder, overlap_fraction=1.0, overlap_annotators=2, test_share=0.0, reserve_batches=0,
+               retrain_minutes=0.0)
+    with Project.open(folder) as p:
+        p.train(force=True)  # publish the batch again with the overlap
+        tokens = {name: p.add_annotator(name) for name in ("ann", "bob", "cy")}
+        batch = set(p.state().items.query("split == 'pool' and label.isna()")["id"])
+    with Server(folder, log=tmp_path / "server.log") as server:
+        pages = {name: log_in(browser.new_context(), server.url, token) for name, token in tokens.items()}
+        shown = {name: [] for name in pages}
+        done = 0
+        for _ in range(60):
+            for name, page in pages.items():
+                card = page.locator("article.item")
+                if done == 12 or card.count() == 0:
+                    continue
+                shown[name].append(int(card.get_attribute("data-item")))
+                page.keyboard.press("2")  # ham
+                expect(page.locator("#today")).to_have_text(str(len(shown[name])))
+                done += 1
+            if done == 12:
+                break
+            pages["ann"].wait_for_timeout(200)
+        assert done == 12, shown
+    events = web_events_by_person(folder)
+    per_item = events.groupby("item_id")["annotator_id"].agg(list)
+    assert len(per_item) == 6 and set(per_item.index) <= batch
+    assert all(len(people) == 2 == len(set(people)) for people in per_item)
+    assert all(len(items) == len(set(items)) for items in shown.values())
+
+
+def web_events_by_person(folder):
+    from activelabel.project import Project
+
+    with Project.open(folder) as p:
+        events = p.state().events
+    return events[(events["source"] == "web") & (events["answer"] == "label")]
