@@ -1,0 +1,96 @@
+"""Routing scores and the noisy-annotator simulation (issue 13): equal money, paired plans, the CLI's results."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from activelabel.agreement import relabel_scores, route
+from activelabel.errors import InvalidParameterError, ShapeMismatchError
+from activelabel.loop.crowd import plans, simulate_annotators
+
+from helpers import one_line_error, run_cli
+
+
+def test_relabel_scores_distrust_few_opinions_and_a_doubting_model():
+    s = relabel_scores([0.6, 0.6, 1.0, 1.0], [1, 3, 1, 1], [0.9, 0.9, 0.1, 1.0])
+    # n opinions weigh n : 1 against the model: the more people, the nearer the score to 1 - their agreement
+    assert s[:2] == pytest.approx([1 - (0.6 + 0.9) / 2, 1 - (3 * 0.6 + 0.9) / 4])
+    assert s[2] > s[3] and s[3] == pytest.approx(0.0)  # the model doubting a unanimous label raises its score
+    with pytest.raises(ShapeMismatchError):
+        relabel_scores([0.5], [1, 2], [0.5])
+
+
+def test_route_exchanges_one_for_one_against_the_least_informative_new_items():
+    # new items' scores sorted: 0.1, 0.2, 0.9; candidates 0.5 and 0.15 beat the 1st; only 0.5 beats the 2nd too
+    assert route([0.15, 0.5, 0.05], [0.9, 0.1, 0.2], cap=3).tolist() == [1]
+    assert route([0.3, 0.5, 0.25], [0.9, 0.1, 0.2], cap=3).tolist() == [1, 0, 2][:2]  # 0.25 < 0.9
+    assert route([0.95, 0.96], [0.9, 0.1], cap=1).tolist() == [1]  # the cap holds
+    assert len(route([0.9], [], cap=3)) == 0 and len(route([0.9], [0.1], cap=0)) == 0
+
+
+@pytest.fixture(scope="module")
+def digits_run():
+    X, y = load_digits(return_X_y=True)
+    return simulate_annotators(X, y, [0.95, 0.85, 0.65], opinions=(1, 3), seeds=2, batch_size=30, seed_size=30,
+                               max_money=330, n_jobs=1)
+
+
+def test_every_plan_spends_the_same_money_per_cycle_and_routing_caps_opinions(digits_run):
+    r = digits_run
+    assert list(r.runs) == plans([1, 3]) == ["1x_majority", "3x_majority", "3x_dawid_skene", "3x_crowdlab",
+                                              "routing_dawid_skene"]
+    for plan, runs in r.runs.items():
+        for run in runs:
+            steps = np.diff(run["money"])
+            assert (steps == 30).all(), (plan, run["money"])  # 30 opinions bought per cycle whatever the plan
+            assert run["money"][-1] <= 330
+    one, three = r.runs["1x_majority"][0], r.runs["3x_majority"][0]
+    assert one["items"][-1] == one["money"][-1] and three["items"][-1] * 3 == three["money"][-1]
+    routed = r.runs["routing_dawid_skene"][0]
+    assert three["items"][-1] < routed["items"][-1] < one["items"][-1]  # some opinions went to labeled items
+
+
+def test_more_opinions_give_truer_training_labels_and_the_summary_has_what_results_json_promises(digits_run):
+    s = digits_run.summary()
+    assert s["3x_crowdlab"]["label_accuracy"] > s["1x_majority"]["label_accuracy"] + 0.05
+    assert s["routing_dawid_skene"]["label_accuracy"] > s["1x_majority"]["label_accuracy"]
+    for plan, v in s.items():
+        assert set(v) >= {"label_accuracy", "aulc_mean", "money_to_99", "p_aulc_vs_1x"}
+        assert 0 < v["aulc_mean"] < 1 and len(v["label_accuracy_per_seed"]) == 2
+        assert (v["p_aulc_vs_1x"] is None) == (plan == "1x_majority")
+
+
+def test_the_same_seed_gives_the_same_runs(digits_run):
+    X, y = load_digits(return_X_y=True)
+    again = simulate_annotators(X, y, [0.95, 0.85, 0.65], opinions=(1, 3), plan_names=["routing_dawid_skene"],
+                                seeds=[1], batch_size=30, seed_size=30, max_money=330)
+    first, second = digits_run.runs["routing_dawid_skene"][1], again.runs["routing_dawid_skene"][0]
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+
+
+def test_bad_annotator_settings_are_refused():
+    X, y = load_digits(return_X_y=True)
+    with pytest.raises(InvalidParameterError, match="3 opinions per item need at least 3 annotators"):
+        simulate_annotators(X, y, [0.9, 0.8], opinions=(1, 3))
+    with pytest.raises(InvalidParameterError, match="accuracies"):
+        simulate_annotators(X, y, [0.9, 1.5], opinions=(1, 2))
+    one_line_error(run_cli("simulate", "digits", "--annotators", "0.9,high"), "accuracies such as")
+    one_line_error(run_cli("simulate", "digits", "--annotators", "0.9,0"), "(0, 1]")
+    one_line_error(run_cli("simulate", "digits", "--annotators", "0.9,0.8", "--opinions", "3..1"), "opinion")
+    one_line_error(run_cli("simulate", "digits", "--annotators", "0.9", "--opinions", "1..2", "--seeds", "1"),
+                   "2 opinions per item need at least 2 annotators")
+
+
+def test_simulate_with_annotators_writes_them_to_results_json_and_the_report(tmp_path):
+    out = run_cli("simulate", "digits", "--seeds", "2", "--budget", "120", "--batch-size", "30", "--seed-size", "30",
+                  "--jobs", "1", "--annotators", "0.95,0.85,0.65", "--opinions", "1,2", "--out", tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Noisy annotators (0.95, 0.85, 0.65) at equal money" in out.stdout and "routing_dawid_skene" in out.stdout
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["annotators"]) == {"1x_majority", "2x_majority", "2x_dawid_skene", "2x_crowdlab",
+                                          "routing_dawid_skene"}
+    assert results["annotator_settings"]["accuracies"] == [0.95, 0.85, 0.65]
+    assert (tmp_path / "annotators.png").stat().st_size > 10_000
+    assert "Noisy annotators, at equal money" in (tmp_path / "report.html").read_text()
