@@ -179,7 +179,7 @@ def test_the_projects_agreement_report_matches_a_hand_count(tmp_path):
     assert text.returncode == 0 and "Fleiss' kappa 0.467" in text.stdout
 
 
-def test_a_project_derives_labels_by_dawid_skene_once_annotators_overlap(tmp_path):
+def test_a_project_derives_labels_by_dawid_skene_once_annotators_overlap_or_by_crowdlab(tmp_path):
     """Three people label the same 40 messages: a careful one, a fair one and a careless one who, with the fair
     one, often outvotes the careful one. ``auto`` switches to Dawid-Skene (everyone shares 20 items or more),
     whose labels are more often right than the vote's; the export says how each label was made."""
@@ -191,6 +191,7 @@ def test_a_project_derives_labels_by_dawid_skene_once_annotators_overlap(tmp_pat
     truth = pd.read_csv(tmp_path / "sms.csv").set_index("id")["label"]
     with Project.open(folder) as p:
         ids = list(p.state().items.query("split == 'pool' and label.isna()")["external_id"][:40])
+        external = p.state().items.set_index("external_id")["id"]
     rng = np.random.default_rng(4)
     rows = []
     for who, accuracy in (("careful", 0.97), ("fair", 0.8), ("careless", 0.6)):
@@ -214,6 +215,18 @@ def test_a_project_derives_labels_by_dawid_skene_once_annotators_overlap(tmp_pat
     assert run_cli("export", folder, tmp_path / "out.csv").returncode == 0
     exported = pd.read_csv(tmp_path / "out.csv").set_index("id").loc[ids]
     assert (exported["aggregation"] == "majority").all() and (exported["votes"] == 3).all()
+    # CROWDLAB: the next training saves out-of-fold probabilities of the labeled items, which the labels then weigh
+    set_config(folder, aggregation="crowdlab")
+    with Project.open(folder) as p:
+        assert accuracy()[0] == "crowdlab"  # no training judged them yet: Dawid-Skene's labels meanwhile
+        p.train(force=True)
+        judged = p.state().cycles[-1].details["oof"]
+    assert set(external[ids]) <= set(judged["ids"]) and np.allclose(np.sum(judged["proba"], axis=1), 1)
+    method, crowd, confidence = accuracy()
+    assert method == "crowdlab" and crowd >= vote and confidence.between(0, 1).all()
+    assert run_cli("agreement", folder, "--json").returncode == 0
+    assert run_cli("export", folder, tmp_path / "out.csv").returncode == 0
+    assert (pd.read_csv(tmp_path / "out.csv").set_index("id").loc[ids, "aggregation"] == "crowdlab").all()
 
 
 @pytest.fixture

@@ -68,7 +68,7 @@ GOOD = [
     ("guidelines", ""), ("guidelines", "# Spam\n\nAnything *selling* something."), ("label_descriptions", {}),
     ("label_descriptions", {"a": "the first"}), ("show_suggestions", True), ("session_idle_hours", 0.5),
     ("session_max_days", 30), ("max_body_kb", 1), ("trusted_proxies", []), ("trusted_proxies", ["127.0.0.1"]),
-    ("trusted_proxies", ["10.0.0.0/8", "::1"]), ("aggregation", "auto"), ("aggregation", "dawid_skene"),
+    ("trusted_proxies", ["10.0.0.0/8", "::1"]), ("aggregation", "auto"), ("aggregation", "dawid_skene"), ("aggregation", "crowdlab"),
     ("adjudicate_below", 0), ("adjudicate_below", 0.9), ("relabel_fraction", 0.2), ("max_opinions", 5), ("weight_by_consensus", True),
 ]
 

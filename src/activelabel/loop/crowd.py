@@ -28,14 +28,13 @@ import numpy as np
 from joblib import Parallel, delayed
 from numpy.typing import ArrayLike
 from scipy import stats
-from sklearn.base import BaseEstimator, clone
-from sklearn.model_selection import StratifiedKFold
+from sklearn.base import BaseEstimator
 
 from activelabel.agreement import MISSING, aggregate, noisy_labels, relabel_scores, route
 from activelabel.errors import InvalidParameterError, SingleClassError
 from activelabel.loop.learner import ActiveLearner
 from activelabel.loop.simulate import ceiling_accuracy, normalized_aulc
-from activelabel.models import predict_proba_aligned
+from activelabel.models import out_of_fold_proba, predict_proba_aligned
 from activelabel.models.loading import default_model
 
 __all__ = ["CrowdResult", "plans", "simulate_annotators"]
@@ -126,21 +125,6 @@ def _wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
     return float(stats.wilcoxon(a, b).pvalue)
 
 
-def _out_of_fold(model, X, labels, k, fallback, seed) -> np.ndarray:
-    """5-fold out-of-fold probabilities of labeled items: a model's probabilities on its own training items echo
-    their labels, mistakes included, so judging labels takes items it did not train on (as cleanlab advises).
-    Fewer folds for rare classes; ``fallback`` (in-sample) when a class has a single item."""
-    folds = min(5, int(np.bincount(labels, minlength=k)[np.unique(labels)].min()))
-    if folds < 2:
-        return fallback
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    out = np.zeros((len(labels), k))
-    for train, test in cv.split(X, labels):
-        fitted = clone(model).fit(X[train], labels[train])
-        out[test] = predict_proba_aligned(fitted, X[test], np.arange(k))
-    return out
-
-
 def _parse(plan: str) -> tuple[int | None, str]:
     """(opinions per new item, or None for routing; aggregation method) of a plan name."""
     head, _, method = plan.partition("_")
@@ -196,7 +180,9 @@ def _run(model, X, codes, plan, seed, accuracies, opt) -> tuple[str, int, dict[s
         if record.stop or money + B * price > opt["max_money"] + 1e-9:
             break
         proba = predict_proba_aligned(learner.model_, X, np.arange(k))
-        proba[rows] = _out_of_fold(model, X[rows], consensus.labels, k, proba[rows], seed)
+        judged = out_of_fold_proba(model, X[rows], consensus.labels, np.arange(k), seed)
+        if judged is not None:  # else (a class with one item) the model's own, in-sample
+            proba[rows] = judged
         extra = np.empty(0, dtype=np.intp)
         if per_item is None:
             picks = record.selected

@@ -4,7 +4,9 @@ from activelabel.models.adapters import (
     build_committee,
     check_probabilistic,
     committee_samples,
+    out_of_fold_proba,
     predict_proba_aligned,
 )
 
-__all__ = ["build_committee", "check_probabilistic", "committee_samples", "predict_proba_aligned"]
+__all__ = ["build_committee", "check_probabilistic", "committee_samples", "out_of_fold_proba",
+           "predict_proba_aligned"]

@@ -15,7 +15,8 @@ from numpy.typing import ArrayLike
 
 from activelabel.errors import MissingPredictProbaError
 
-__all__ = ["check_probabilistic", "predict_proba_aligned", "committee_samples", "build_committee"]
+__all__ = ["check_probabilistic", "predict_proba_aligned", "committee_samples", "build_committee",
+           "out_of_fold_proba"]
 
 
 def check_probabilistic(model: object) -> None:
@@ -44,6 +45,28 @@ def predict_proba_aligned(model: Any, X: ArrayLike, classes: np.ndarray) -> np.n
     every class the model was fitted on.
     """
     return _align(model.predict_proba(X), model.classes_, classes)
+
+
+def out_of_fold_proba(model: Any, X: ArrayLike, y: ArrayLike, classes: np.ndarray, random_state: int = 0,
+                      folds: int = 5) -> np.ndarray | None:
+    """Each labeled item's probabilities from a clone of ``model`` that did not train on it (stratified folds).
+
+    A model's probabilities on its own training items echo their labels, mistakes included, so judging labels
+    (CROWDLAB, routing) takes items it did not train on, as cleanlab advises. Fewer folds when a class is rare;
+    None when a class has a single item (no fold could hold it out and still learn it).
+    """
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = np.asarray(X), np.asarray(y)
+    _, counts = np.unique(y, return_counts=True)
+    folds = min(folds, int(counts.min())) if len(counts) > 1 else 0
+    if folds < 2:
+        return None
+    out = np.zeros((len(y), len(classes)))
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=random_state).split(X, y):
+        out[test] = predict_proba_aligned(clone(model).fit(X[train], y[train]), X[test], classes)
+    return out
 
 
 def committee_samples(model: Any, X: ArrayLike, classes: np.ndarray) -> np.ndarray:

@@ -78,8 +78,15 @@ def agreement_report(project: Project, st: SimpleNamespace | None = None) -> dic
     multi = (m != MISSING).sum(axis=1) >= 2 if m.size else np.zeros(0, dtype=bool)
     shared = ((m != MISSING) & multi[:, None]).sum(axis=0) if m.size else np.zeros(0, dtype=int)
     method = _method(project.config.aggregation, m) if m.size else "majority"
-    consensus = (dawid_skene if method == "dawid_skene" else majority_vote)(m, k) if m.size else None
-    stats = annotator_stats(m, consensus.labels) if m.size else {"answered": [], "agreement": []}
+    if method == "crowdlab" and m.size:  # the project's own labels: people and the model's out-of-fold view
+        from activelabel.project.state import state
+
+        st = state(project) if st is None else st
+        current = st.items.set_index("id")["label"].reindex(items).map({c: i for i, c in enumerate(labels)})
+        agreed = current.fillna(MISSING).to_numpy(np.int64)
+    else:
+        agreed = (dawid_skene if method == "dawid_skene" else majority_vote)(m, k).labels if m.size else None
+    stats = annotator_stats(m, agreed) if m.size else {"answered": [], "agreement": []}
     kappas = pairwise_kappa(m, k) if m.size else np.empty((0, 0))
     pairs = np.zeros((k, k), dtype=np.int64)  # ordered pairs of two people's labels on one item: a-b and b-a
     for row in m[multi] if m.size else []:
@@ -118,13 +125,16 @@ def _method(config_method: str, m: np.ndarray) -> str:
     return "dawid_skene" if len(overlapping) >= 2 and (overlapping >= MIN_OVERLAP).all() else "majority"
 
 
-def consensus(project: Project, events: pd.DataFrame, current: pd.DataFrame) -> tuple[str, pd.DataFrame]:
+def consensus(project: Project, events: pd.DataFrame, current: pd.DataFrame,
+              cycles: list | None = None) -> tuple[str, pd.DataFrame]:
     """The project's aggregation method in effect and each labeled item's consensus: ``label`` and ``confidence``
     (the posterior's top probability), indexed by item id.
 
     Answerers are people and, for answers imported without a name, their source file; each counts with their
     latest answer. With majority the labels are ``current``'s (ties to the most recent answer) and the
-    confidence is the winning share of the votes; with Dawid-Skene both come from its posterior.
+    confidence is the winning share of the votes; with Dawid-Skene both come from its posterior. With CROWDLAB,
+    items the last training judged (its out-of-fold probabilities, saved with the cycle in ``cycles``) take
+    CROWDLAB's label and consensus quality; items labeled since, Dawid-Skene's until the next training.
     """
     labels = list(project.config.labels)
     out = pd.DataFrame({"label": current["label"], "confidence": np.nan, "adjudicated": False}, index=current.index)
@@ -141,10 +151,33 @@ def consensus(project: Project, events: pd.DataFrame, current: pd.DataFrame) -> 
         result = dawid_skene(m, len(labels))
         out.loc[items, "label"] = np.asarray(labels, dtype=object)[result.labels]
         out.loc[items, "confidence"] = result.quality
+        if method == "crowdlab":
+            judged = _crowdlab(m, items, labels, cycles or [])
+            if judged is not None:
+                out.loc[judged.index, ["label", "confidence"]] = judged
     if len(settled):
         out.loc[settled.index, ["label", "confidence", "adjudicated"]] = \
             pd.DataFrame({"label": settled, "confidence": 1.0, "adjudicated": True})
     return method, out
+
+
+def _crowdlab(m: np.ndarray, items: np.ndarray, labels: list[str], cycles: list) -> pd.DataFrame | None:
+    """CROWDLAB's label and quality for the items the newest cycle judged out of fold, or None (no such cycle,
+    its classes differ from today's labels, or too few items for CROWDLAB)."""
+    from activelabel.agreement import crowdlab
+    from activelabel.errors import InvalidParameterError
+
+    saved = next((c.details for c in reversed(cycles) if (c.details or {}).get("oof")), None)
+    if saved is None or saved.get("classes") != sorted(labels):
+        return None
+    proba = pd.DataFrame(saved["oof"]["proba"], index=saved["oof"]["ids"], columns=sorted(labels))[labels]
+    rows = np.flatnonzero(np.isin(items, proba.index))
+    try:
+        result = crowdlab(m[rows], proba.loc[items[rows]].to_numpy(float))
+    except InvalidParameterError:
+        return None
+    return pd.DataFrame({"label": np.asarray(labels, dtype=object)[result.labels], "confidence": result.quality},
+                        index=items[rows])
 
 
 def contested(project: Project, st: SimpleNamespace) -> pd.DataFrame:

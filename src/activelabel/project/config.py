@@ -64,7 +64,8 @@ class Config:
     session_max_days: float = 14.0  # a login session ends this long after the login, used or not
     max_body_kb: int = 1024  # larger request bodies are refused (413) before anything else is read
     trusted_proxies: list[str] = field(default_factory=list)  # addresses whose X-Forwarded-Proto/-For are believed
-    aggregation: str = "auto"  # an item's label from several answers: auto (Dawid-Skene once overlap allows), majority, dawid_skene
+    aggregation: str = "auto"  # an item's label from several answers: auto (Dawid-Skene once overlap allows), majority,
+    # dawid_skene, crowdlab (people and the last training's out-of-fold probabilities)
     adjudicate_below: float = 0.75  # items with 2+ opinions and a consensus below this go to the admins (0: never)
     relabel_fraction: float = 0.0  # at most this share of each batch: labeled items sent for another opinion
     max_opinions: int = 3  # no item is sent for more opinions than this
@@ -236,7 +237,7 @@ _RULES: dict[str, Callable[[object], str | None]] = {
     "session_idle_hours": _number(0, 24 * 365, above=True),
     "session_max_days": _number(0, 3650, above=True),
     "max_body_kb": _integer(1, 10_000_000),
-    "aggregation": _choice(("auto", "majority", "dawid_skene")),
+    "aggregation": _choice(("auto", "majority", "dawid_skene", "crowdlab")),
     "adjudicate_below": _number(0, 1),
     "relabel_fraction": _number(0, 1),
     "max_opinions": _integer(1, 100),

@@ -32,7 +32,7 @@ def state(project: Project) -> SimpleNamespace:
         skipped = queue.skipped_out(s, project.config.queue_settings())
         history = repo.cycles(s)
     current = repo.current_labels(events)
-    method, agreed = consensus(project, events, current)
+    method, agreed = consensus(project, events, current, history)
     items["label"] = items["id"].map(agreed["label"])
     items["consensus"] = items["id"].map(agreed["confidence"])
     items["adjudicated"] = items["id"].isin(agreed.index[agreed["adjudicated"].astype(bool)])

@@ -119,6 +119,15 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
     model = _fit(_model(project), X[train_rows], train["label"].to_numpy(dtype=str),
                  train["consensus"].fillna(1.0).to_numpy(float) if project.config.weight_by_consensus else None)
     class_index = {c: k for k, c in enumerate(classes)}
+    judged = None
+    if project.config.aggregation == "crowdlab":  # CROWDLAB weighs what a model that did not see a label thinks
+        from activelabel.models import out_of_fold_proba
+
+        progress("out-of-fold probabilities")
+        proba = out_of_fold_proba(_model(project), X[train_rows], train["label"].to_numpy(dtype=str),
+                                  np.asarray(classes), project.config.seed)
+        if proba is not None:
+            judged = {"ids": train["id"].astype(int).tolist(), "proba": np.round(proba, 5).tolist()}
     progress("evaluate")
     if len(test):
         pred = predict_proba_aligned(model, X[test_rows], classes).argmax(axis=1)
@@ -168,7 +177,7 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
             macro_f1_low=num(metrics.macro_f1_ci[0]), macro_f1_high=num(metrics.macro_f1_ci[1]),
             money_spent=money_spent(project, st.events), seconds=time.perf_counter() - t0,
             details={"stop_predictions": stop_pred.tolist(), "stop_set": stop_ids.tolist(), "classes": list(classes),
-                     "relabel": len(again),
+                     "relabel": len(again), **({"oof": judged} if judged is not None else {}),
                      "n_random": int(batch["n_random"]), "answer_mark": mark, "left_out": len(batch["item_ids"]) - len(keep)})
         if keep or again:
             # Items routed for another opinion lead the batch: each needs one more label than it has.
