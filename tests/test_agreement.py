@@ -463,3 +463,55 @@ def web_events_by_person(folder):
     with Project.open(folder) as p:
         events = p.state().events
     return events[(events["source"] == "web") & (events["answer"] == "label")]
+
+
+def test_routed_items_replace_new_ones_and_an_adjudication_closes_them(disputed):
+    """The batch keeps its size with routed items in it (each takes a new item's place); adjudicating a routed
+    item that waits in the open batch settles it there (it used to hold the batch open, served to nobody)."""
+    from fastapi.testclient import TestClient
+    from helpers import bearer, set_config
+
+    from activelabel.project import Project
+    from activelabel.server import create_app
+    from activelabel.store import queue
+
+    folder, ids, boss = disputed
+    set_config(folder, relabel_fraction=0.5, max_opinions=3, adjudicate_below=0.75, test_share=0.0, batch_size=10)
+    with Project.open(folder) as p:
+        p.add_annotator("cy")
+        external = p.state().items.set_index("external_id")["id"]
+        p.train(force=True)
+        with p.store.session(readonly=True) as s:
+            before = queue.batch_progress(s)
+        assert p.state().cycles[-1].details["relabel"] == 2
+    assert before["size"] == 10 and before["left"] == 10
+    with TestClient(create_app(folder, retrain=False)) as c:
+        r = c.post("/admin/adjudicate", data={"item_id": int(external[ids[0]]), "label": "ham"},
+                   headers=bearer(boss), follow_redirects=False)
+        assert r.status_code == 303
+    with Project.open(folder) as p, p.store.session(readonly=True) as s:
+        assert queue.batch_progress(s)["left"] == 9
+
+
+def test_nothing_is_routed_that_every_active_person_has_answered(disputed, tmp_path):
+    """ann and bob (imported names, no login) and boss (the only login) answered the three items: nobody could
+    give them another opinion, so none is routed, though the two contested ones would lead otherwise."""
+    from helpers import set_config
+    from sqlalchemy import select
+
+    from activelabel.project import Project
+    from activelabel.store import queue
+    from activelabel.store.schema import BatchItem
+
+    folder, ids, boss = disputed
+    set_config(folder, relabel_fraction=0.5, max_opinions=5, test_share=0.0)
+    pd.DataFrame({"id": ids, "label": ["spam", "ham", "ham"], "who": "boss"}).to_csv(tmp_path / "boss.csv",
+                                                                                     index=False)
+    with Project.open(folder) as p:
+        p.import_labels(tmp_path / "boss.csv", annotator_column="who")
+        external = p.state().items.set_index("external_id")["id"]
+        p.train(force=True)
+        with p.store.session(readonly=True) as s:
+            routed = set(s.scalars(select(BatchItem.item_id).where(BatchItem.batch_id == queue.current_batch(s),
+                                                                   BatchItem.need > 1)))
+    assert not routed & {int(external[i]) for i in ids}

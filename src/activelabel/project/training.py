@@ -281,20 +281,33 @@ def select(project: Project, model: Any | None, X: np.ndarray, items: pd.DataFra
     else:
         rest = rest[:0]
     ids = items["id"].to_numpy()
-    again = relabel(project, items, pool, proba, picks, size) if proba is not None else np.empty(0, dtype=np.intp)
+    is_random = np.asarray(batch.is_random, dtype=bool)
+    again = (relabel(project, items, pool, proba, picks, size, st.events) if proba is not None
+             else np.empty(0, dtype=np.intp))
+    if len(again):
+        # the same batch size: each routed item takes the place of one of the least informative new items, which
+        # lead the reserve instead (labeled while the next cycle trains, when a reserve is kept)
+        order = np.argsort(1 - proba[picks].max(axis=1), kind="stable")
+        out = np.zeros(len(picks), dtype=bool)
+        out[order[:len(again)]] = True
+        rest = np.concatenate([picks[out], rest])[:len(rest)]
+        picks, is_random = picks[~out], is_random[~out]
     return {"item_ids": ids[picks].tolist() + ids[rest].tolist(), "scores": scores[picks].tolist() + scores[rest].tolist(),
-            "is_random": list(map(bool, batch.is_random)) + [False] * len(rest), "n_random": batch.n_random,
+            "is_random": list(map(bool, is_random)) + [False] * len(rest), "n_random": int(is_random.sum()),
             "size": len(picks), "relabel": ids[again].tolist()}
 
 
 def relabel(project: Project, items: pd.DataFrame, pool: np.ndarray, proba: np.ndarray, picks: np.ndarray,
-            size: int) -> np.ndarray:
-    """Rows of labeled pool items worth another opinion more than the batch's least informative new item, at
-    most ``relabel_fraction`` of the batch, most worth first (an ActiveLab-style choice, Goh and Mueller 2023).
+            size: int, events: pd.DataFrame) -> np.ndarray:
+    """Rows of labeled pool items worth another opinion more than the batch's least informative new items, one
+    for one, at most ``relabel_fraction`` of the batch, most worth first (an ActiveLab-style choice, Goh and
+    Mueller 2023; scores from :mod:`activelabel.agreement.routing`).
 
-    Scores from :mod:`activelabel.agreement.routing`. Items with ``max_opinions`` opinions or an adjudicated
-    label are left as they are.
+    Items with ``max_opinions`` opinions, an adjudicated label, or no active person left who has not answered
+    them (they could never get another opinion and would hold the batch open) are left as they are.
     """
+    from activelabel.agreement.routing import relabel_scores, route
+
     cap = int(project.config.relabel_fraction * size)
     if cap < 1 or not len(picks):
         return np.empty(0, dtype=np.intp)
@@ -304,12 +317,16 @@ def relabel(project: Project, items: pd.DataFrame, pool: np.ndarray, proba: np.n
                                 & ~items["adjudicated"].to_numpy(dtype=bool) & items["label"].notna().to_numpy())
     if not len(candidates):
         return np.empty(0, dtype=np.intp)
+    with project.store.session(readonly=True) as s:
+        people = repo.active_people(s)
+    answered = (events[events["annotator_id"].isin(people) & (events["answer"] != "retract")]
+                .groupby("item_id")["annotator_id"].nunique()) if len(events) else pd.Series(dtype=int)
+    ids = items["id"].to_numpy()
+    candidates = candidates[answered.reindex(ids[candidates]).fillna(0).to_numpy() < len(people)]
     column = {c: k for k, c in enumerate(project.classes)}
-    label_col = np.array([column.get(labels[r], -1) for r in candidates])
+    label_col = np.array([column.get(labels[r], -1) for r in candidates], dtype=np.intp)
     known = label_col >= 0
     candidates, label_col = candidates[known], label_col[known]
-    from activelabel.agreement.routing import relabel_scores, route
-
     agreed = np.nan_to_num(items["consensus"].to_numpy(dtype=float)[candidates], nan=1.0)
     score = relabel_scores(agreed, votes[candidates], proba[candidates, label_col])
     return candidates[route(score, 1 - proba[picks].max(axis=1), cap)]

@@ -33,3 +33,8 @@ def adjudicate(s: Session, item_id: int, annotator_id: int, label: str, labels: 
         raise InvalidParameterError(f"item {item_id} is retired")
     s.execute(insert(Annotation).values(item_id=item_id, annotator_id=annotator_id, answer="label", label=label,
                                         source=SOURCE, created_at=now))
+    # settled: done in the open batch (an item waiting there for another opinion would otherwise hold it open,
+    # since the queue counts the decision as a label and serves the item to nobody)
+    from activelabel.store.queue import mark_imported  # the queue imports this module's SOURCE
+
+    mark_imported(s, [item_id])

@@ -286,6 +286,12 @@ def annotators_frame(s: Session) -> pd.DataFrame:
     return _frame(rows, ["id", "name", "role"])
 
 
+def active_people(s: Session) -> set[int]:
+    """Ids of the people who can log in and answer now: with a token, not revoked."""
+    return set(s.scalars(select(Annotator.id).where(Annotator.token_hash.is_not(None),
+                                                    Annotator.revoked_at.is_(None))))
+
+
 def retired_times(s: Session) -> dict[int, object]:
     """When each retired item was retired, by item id (what an old cycle's test set held is rebuilt from it)."""
     return dict(s.execute(select(Item.id, Item.retired_at).where(Item.retired_at.is_not(None))).all())
