@@ -72,15 +72,43 @@ def test_the_same_seed_gives_the_same_runs(digits_run):
 
 def test_bad_annotator_settings_are_refused():
     X, y = load_digits(return_X_y=True)
-    with pytest.raises(InvalidParameterError, match="3 opinions per item need at least 3 annotators"):
+    with pytest.raises(InvalidParameterError, match=r"3 opinions per item \(--opinions\) need at least 3 annotators"):
         simulate_annotators(X, y, [0.9, 0.8], opinions=(1, 3))
-    with pytest.raises(InvalidParameterError, match="accuracies"):
+    with pytest.raises(InvalidParameterError, match="must be above chance"):
         simulate_annotators(X, y, [0.9, 1.5], opinions=(1, 2))
+    with pytest.raises(InvalidParameterError, match=r"above chance \(0.1 for 10 classes\)"):
+        simulate_annotators(X, y, [0.9, 0.05], opinions=(1, 2))  # would be simulated as chance, silently
+    with pytest.raises(InvalidParameterError, match="a batch of 2 opinions cannot buy 3 opinions for one item"):
+        simulate_annotators(X, y, [0.9, 0.8, 0.7], opinions=(1, 3), batch_size=2)
+    with pytest.raises(InvalidParameterError, match="seed set of 20 items with 3 opinions each costs 60, more than"):
+        simulate_annotators(X, y, [0.9, 0.8, 0.7], opinions=(1, 3), max_money=50)
     one_line_error(run_cli("simulate", "digits", "--annotators", "0.9,high"), "accuracies such as")
     one_line_error(run_cli("simulate", "digits", "--annotators", "0.9,0"), "(0, 1]")
     one_line_error(run_cli("simulate", "digits", "--annotators", "0.9,0.8", "--opinions", "3..1"), "opinion")
-    one_line_error(run_cli("simulate", "digits", "--annotators", "0.9", "--opinions", "1..2", "--seeds", "1"),
-                   "2 opinions per item need at least 2 annotators")
+    out = run_cli("simulate", "digits", "--annotators", "0.9", "--opinions", "1..2", "--seeds", "1")
+    one_line_error(out, "2 opinions per item (--opinions) need at least 2 annotators")  # before any run
+    assert out.returncode == 2
+
+
+def test_a_run_whose_labels_never_hold_two_classes_fails_alone():
+    """The plan that failed on a seed says so; its means and paired tests rest on the other seeds; the other
+    plans are untouched."""
+    from activelabel.loop.crowd import CrowdResult
+
+    def run(acc):
+        return {"money": np.array([30.0, 60.0, 90.0]), "items": np.array([30.0, 60, 90]),
+                "accuracy": np.array(acc), "label_accuracy": np.array([0.8, 0.8, 0.8])}
+
+    runs = {"1x_majority": [run([0.5, 0.6, 0.7]), run([0.5, 0.6, 0.8]), run([0.4, 0.6, 0.8])],
+            "3x_majority": [None, run([0.5, 0.7, 0.9]), run([0.5, 0.7, 0.95])]}
+    s = CrowdResult(runs=runs, seeds=[0, 1, 2], ceilings=[0.9, 0.9, 0.9], settings={}).summary()
+    assert s["3x_majority"]["failed_seeds"] == [0] and s["1x_majority"]["failed_seeds"] == []
+    assert s["3x_majority"]["money_to_99_per_seed"] == [None, 90.0, 90.0] and s["3x_majority"]["money_to_99"] == 90
+    assert s["3x_majority"]["aulc_per_seed"][0] is None and s["3x_majority"]["final_accuracy"] == pytest.approx(0.925)
+    assert s["3x_majority"]["p_aulc_vs_1x"] == 0.5  # two paired seeds, both better: the smallest p for n = 2
+    gone = CrowdResult(runs={"1x_majority": [run([0.5, 0.6, 0.7])], "3x_majority": [None]}, seeds=[0],
+                       ceilings=[0.9], settings={}).summary()
+    assert gone["3x_majority"]["aulc_mean"] is None and gone["3x_majority"]["curve"]["money"] == []
 
 
 def test_simulate_with_annotators_writes_them_to_results_json_and_the_report(tmp_path):

@@ -140,6 +140,15 @@ def simulate(
         columns = _split_names([feature_columns]) if feature_columns else None
         labeled = load_labeled(data, label_column=label_column, text_column=text_column, feature_columns=columns)
         estimator = load_model(model)
+        if accuracies is not None:  # before minutes of strategy runs, not after them
+            from activelabel.loop.crowd import check_settings
+
+            try:
+                check_settings(accuracies, counts, len(np.unique(labeled.y)), batch_size=batch_size,
+                               seed_size=seed_size, max_money=budget * cost_per_label,
+                               price_per_label=cost_per_label, relabel_fraction=relabel_fraction)
+            except ActiveLabelError as error:
+                fail(f"activelabel simulate: --annotators: {error}", code=2)
         all_names = list(dict.fromkeys([*names, "random"]))
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=True) as progress:

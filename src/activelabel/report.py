@@ -86,6 +86,8 @@ def _plots(summary: dict, out: Path, title: str) -> dict[str, Path]:
         fig, ax = plt.subplots(figsize=(8, 5))
         for i, (plan, r) in enumerate(summary["annotators"].items()):
             c = r["curve"]
+            if not c["money"]:  # failed on every seed
+                continue
             ax.plot(c["money"], c["accuracy"], label=plan, color=palette[i % len(palette)],
                     linewidth=2.4 if plan.startswith("routing") or plan == "1x_majority" else 1.2,
                     linestyle="--" if plan == "1x_majority" else "-")
@@ -110,8 +112,10 @@ ANNOTATOR_COLUMNS = ("plan", "training-label accuracy", "AULC (money)", "money t
 
 def annotator_rows(summary: dict) -> list[list[str]]:
     """One row per annotator plan (columns :data:`ANNOTATOR_COLUMNS`), for the command line and the report."""
-    return [[plan, f"{r['label_accuracy']:.4f}", f"{r['aulc_mean']:.4f}", _fmt(r["money_to_99"], ",.0f", "-"),
-             f"{r['items_labeled']:,.0f}", f"{r['final_accuracy']:.3f}", _fmt(r["p_aulc_vs_1x"], ".3g", "-"),
+    return [[plan + (f" (failed on {len(r['failed_seeds'])} seeds)" if r.get("failed_seeds") else ""),
+             _fmt(r["label_accuracy"], ".4f", "-"), _fmt(r["aulc_mean"], ".4f", "-"),
+             _fmt(r["money_to_99"], ",.0f", "-"), _fmt(r["items_labeled"], ",.0f", "-"),
+             _fmt(r["final_accuracy"], ".3f", "-"), _fmt(r["p_aulc_vs_1x"], ".3g", "-"),
              _fmt(r["p_label_accuracy_vs_1x"], ".3g", "-")]
             for plan, r in summary.get("annotators", {}).items()]
 

@@ -21,6 +21,7 @@ compared paired.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -65,52 +66,84 @@ class CrowdResult:
     settings: dict
 
     def money_to(self, plan: str, fraction: float) -> list[float | None]:
-        """Per seed, the money spent when the test accuracy first reached ``fraction`` of the ceiling."""
+        """Per seed, the money spent when the test accuracy first reached ``fraction`` of the ceiling (None: never,
+        or the run failed)."""
         out = []
         for run, ceiling in zip(self.runs[plan], self.ceilings):
-            hit = np.flatnonzero(run["accuracy"] >= fraction * ceiling - 1e-12)
+            hit = np.flatnonzero(run["accuracy"] >= fraction * ceiling - 1e-12) if run is not None else []
             out.append(float(run["money"][hit[0]]) if len(hit) else None)
         return out
 
+    def money_range(self) -> tuple[float, float] | None:
+        """The money every finished run covers: from the dearest first model to the cheapest last one (None when
+        the runs do not overlap, e.g. a budget close to the dearest seed set)."""
+        done = [run for runs in self.runs.values() for run in runs if run is not None]
+        if not done:
+            return None
+        start, stop = max(r["money"][0] for r in done), min(r["money"][-1] for r in done)
+        return (start, stop) if stop > start else None
+
     def aulc(self, plan: str) -> np.ndarray:
-        """Per seed, mean test accuracy over money spent, on the money range every plan covers (the accuracy at
-        a sum is that of the last model trained on no more), so plans with dearer seed sets compare fairly."""
-        start = max(run["money"][0] for runs in self.runs.values() for run in runs)
-        stop = min(run["money"][-1] for runs in self.runs.values() for run in runs)
-        grid = np.linspace(start, max(stop, start), 200)
+        """Per seed, mean test accuracy over :meth:`money_range` (the accuracy at a sum is that of the last model
+        trained on no more), so plans with dearer seed sets compare fairly; NaN for a failed run or no range."""
+        span = self.money_range()
         out = []
         for run in self.runs[plan]:
+            if run is None or span is None:
+                out.append(np.nan)
+                continue
+            grid = np.linspace(*span, 200)
             at = np.searchsorted(run["money"], grid, side="right") - 1
             out.append(normalized_aulc(grid, run["accuracy"][np.maximum(at, 0)]))
         return np.array(out)
 
     def summary(self) -> dict:
         """``annotators.<plan>`` of ``results.json``: label accuracy, AULC over money, money to 99% of the
-        ceiling, and paired Wilcoxon tests against one opinion per item."""
+        ceiling, and paired Wilcoxon tests against one opinion per item (over the seeds where both finished).
+
+        A run fails when people's labels never held two classes within the budget; its seed is listed in
+        ``failed_seeds`` and left out of that plan's means.
+        """
         out = {}
         base_aulc = self.aulc(BASELINE)
-        base_labels = np.array([r["label_accuracy"][-1] for r in self.runs[BASELINE]])
+        base_labels = _last(self.runs[BASELINE], "label_accuracy")
         for plan, runs in self.runs.items():
-            label_acc = np.array([r["label_accuracy"][-1] for r in runs])
-            aulc = self.aulc(plan)
+            ok = np.array([r is not None for r in runs])
+            label_acc, aulc = _last(runs, "label_accuracy"), self.aulc(plan)
             to99 = self.money_to(plan, 0.99)
-            n = min(len(r["money"]) for r in runs)
+            done = [r for r in runs if r is not None]
+            n = min((len(r["money"]) for r in done), default=0)
             out[plan] = {
-                "label_accuracy": float(label_acc.mean()),
-                "label_accuracy_per_seed": label_acc.tolist(),
-                "aulc_mean": float(aulc.mean()),
-                "aulc_per_seed": aulc.tolist(),
-                "money_to_99": _median(to99),
+                "label_accuracy": _mean(label_acc),
+                "label_accuracy_per_seed": _listed(label_acc),
+                "aulc_mean": _mean(aulc),
+                "aulc_per_seed": _listed(aulc),
+                "money_to_99": _median([v for v, good in zip(to99, ok) if good]) if ok.any() else None,
                 "money_to_99_per_seed": to99,
-                "final_accuracy": float(np.mean([r["accuracy"][-1] for r in runs])),
-                "items_labeled": float(np.mean([r["items"][-1] for r in runs])),
+                "final_accuracy": _mean(_last(runs, "accuracy")),
+                "items_labeled": _mean(_last(runs, "items")),
+                "failed_seeds": [seed for seed, good in zip(self.seeds, ok) if not good],
                 "p_aulc_vs_1x": None if plan == BASELINE else _wilcoxon(aulc, base_aulc),
                 "p_label_accuracy_vs_1x": None if plan == BASELINE else _wilcoxon(label_acc, base_labels),
-                "curve": {"money": runs[0]["money"][:n].tolist(),
-                          "accuracy": np.mean([r["accuracy"][:n] for r in runs], axis=0).tolist(),
-                          "label_accuracy": np.mean([r["label_accuracy"][:n] for r in runs], axis=0).tolist()},
+                "curve": {"money": done[0]["money"][:n].tolist() if done else [],
+                          "accuracy": np.mean([r["accuracy"][:n] for r in done], axis=0).tolist() if done else [],
+                          "label_accuracy": (np.mean([r["label_accuracy"][:n] for r in done], axis=0).tolist()
+                                             if done else [])},
             }
         return out
+
+
+def _last(runs: list, key: str) -> np.ndarray:
+    """Each run's last value of ``key``; NaN for a failed run."""
+    return np.array([np.nan if r is None else r[key][-1] for r in runs], dtype=float)
+
+
+def _mean(values: np.ndarray) -> float | None:
+    return None if np.isnan(values).all() else float(np.nanmean(values))
+
+
+def _listed(values: np.ndarray) -> list[float | None]:
+    return [None if np.isnan(v) else float(v) for v in values]
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -119,8 +152,13 @@ def _median(values: list[float | None]) -> float | None:
     return None if np.isinf(m) else m
 
 
-def _wilcoxon(a: np.ndarray, b: np.ndarray) -> float:
-    if len(a) < 2 or np.allclose(a, b):
+def _wilcoxon(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Two-sided Wilcoxon signed-rank test over the seeds where both values exist; None with fewer than two."""
+    both = ~(np.isnan(a) | np.isnan(b))
+    a, b = a[both], b[both]
+    if len(a) < 2:
+        return None
+    if np.allclose(a, b):
         return 1.0
     return float(stats.wilcoxon(a, b).pvalue)
 
@@ -131,8 +169,20 @@ def _parse(plan: str) -> tuple[int | None, str]:
     return (None if head == "routing" else int(head.rstrip("x"))), method
 
 
-def _run(model, X, codes, plan, seed, accuracies, opt) -> tuple[str, int, dict[str, np.ndarray]]:
-    """One plan on one seed: cycles until the money runs out or the loop stops."""
+def _run(model, X, codes, plan, seed, accuracies, opt) -> tuple[str, int, dict[str, np.ndarray] | None]:
+    """One plan on one seed: cycles until the money runs out or the loop stops; None when people's labels never
+    held two classes within the budget (that plan failed on that seed; the others go on)."""
+    with warnings.catch_warnings():
+        # scikit-learn's guess that labels of a few items over many classes "could represent a regression
+        # problem": they are classes, and small label sets are what this simulation is about
+        warnings.filterwarnings("ignore", message="The number of unique classes", category=UserWarning)
+        try:
+            return plan, seed, _cycles(model, X, codes, plan, seed, accuracies, opt)
+        except SingleClassError:
+            return plan, seed, None
+
+
+def _cycles(model, X, codes, plan, seed, accuracies, opt) -> dict[str, np.ndarray]:
     k = int(codes.max()) + 1
     answers = noisy_labels(codes, accuracies, k, random_state=seed)  # what each person would answer
     order = np.argsort(np.random.default_rng([seed, 31]).random(answers.shape), axis=1)  # who answers 1st, 2nd...
@@ -170,7 +220,8 @@ def _run(model, X, codes, plan, seed, accuracies, opt) -> tuple[str, int, dict[s
             if money + B * price > opt["max_money"] + 1e-9:
                 raise SingleClassError(f"{plan}: every label bought with {money:g} money holds one class")
             free = np.flatnonzero((count == 0) & ~learner.is_test_)
-            learner.request(rng.choice(free, min(new_per_cycle, len(free)), replace=False))
+            each = per_item or opt["max_opinions"]  # routing buys every opinion for items before the first model
+            learner.request(rng.choice(free, min(B // each, len(free)), replace=False))
             extra = np.empty(0, dtype=np.intp)
             continue
         record = learner.cycle()
@@ -193,7 +244,44 @@ def _run(model, X, codes, plan, seed, accuracies, opt) -> tuple[str, int, dict[s
             extra = rows[open_][route(scores, new_scores, int(opt["relabel_fraction"] * B))]
             if len(extra):  # the same money: the batch's least informative new items wait for a later cycle
                 learner.withdraw(picks[np.argsort(new_scores, kind="stable")[:len(extra)]])
-    return plan, seed, {key: np.asarray(v, dtype=float) for key, v in out.items()}
+    return {key: np.asarray(v, dtype=float) for key, v in out.items()}
+
+
+def check_settings(accuracies: Sequence[float], opinions: Sequence[int], n_classes: int, *, batch_size: int,
+                   seed_size: int, max_money: float, price_per_label: float,
+                   relabel_fraction: float) -> tuple[list[float], list[int]]:
+    """Refuse, before any run, settings that no run could honour; the accuracies and the sorted opinion counts.
+
+    Raises :class:`~activelabel.errors.InvalidParameterError` naming the setting: more opinions per item than
+    annotators, an accuracy outside (0, 1] or at or below chance (the confusions are drawn around an accuracy
+    above chance), a batch smaller than the opinions one item gets, a seed set the budget cannot pay for at
+    the most opinions per item, a price of 0 (plans are compared by money).
+    """
+    accuracies = [float(a) for a in accuracies]
+    opinions = sorted({int(n) for n in opinions})
+    if not opinions or opinions[0] < 1:
+        raise InvalidParameterError(f"opinions must be counts >= 1, got {opinions}")
+    if opinions[-1] > len(accuracies):
+        raise InvalidParameterError(f"{opinions[-1]} opinions per item (--opinions) need at least {opinions[-1]} "
+                                    f"annotators; {len(accuracies)} given")
+    chance = 1.0 / n_classes
+    for a in accuracies:
+        if not chance < a <= 1:
+            raise InvalidParameterError(f"annotator accuracy {a:g} must be above chance ({chance:.3g} for "
+                                        f"{n_classes} classes) and at most 1")
+    if not 0 <= relabel_fraction <= 1:
+        raise InvalidParameterError(f"relabel_fraction must be in [0, 1], got {relabel_fraction!r}")
+    if not price_per_label > 0:
+        raise InvalidParameterError(f"the price per label must be > 0 to compare plans by money, got "
+                                    f"{price_per_label!r}")
+    if batch_size < opinions[-1]:
+        raise InvalidParameterError(f"a batch of {batch_size} opinions cannot buy {opinions[-1]} opinions for one "
+                                    f"item; use a batch of at least {opinions[-1]}")
+    seed_cost = seed_size * opinions[-1] * price_per_label
+    if seed_cost > max_money + 1e-9:
+        raise InvalidParameterError(f"the seed set of {seed_size} items with {opinions[-1]} opinions each costs "
+                                    f"{seed_cost:g}, more than the budget of {max_money:g}")
+    return accuracies, opinions
 
 
 def simulate_annotators(X: ArrayLike, y: ArrayLike, accuracies: Sequence[float], *,
@@ -219,18 +307,9 @@ def simulate_annotators(X: ArrayLike, y: ArrayLike, accuracies: Sequence[float],
     """
     X = np.asarray(X)
     classes, codes = np.unique(np.asarray(y), return_inverse=True)
-    accuracies = [float(a) for a in accuracies]
-    opinions = sorted({int(n) for n in opinions})
-    if not opinions or opinions[0] < 1:
-        raise InvalidParameterError(f"opinions must be counts >= 1, got {opinions}")
-    if opinions[-1] > len(accuracies):
-        raise InvalidParameterError(f"{opinions[-1]} opinions per item need at least {opinions[-1]} annotators; "
-                                    f"{len(accuracies)} given")
-    if not 0 <= relabel_fraction <= 1:
-        raise InvalidParameterError(f"relabel_fraction must be in [0, 1], got {relabel_fraction!r}")
-    if price_per_label <= 0:
-        raise InvalidParameterError(f"price_per_label must be > 0 to compare plans by money, got {price_per_label!r}")
-    noisy_labels(codes[:1], accuracies, len(classes))  # refuses accuracies outside (0, 1] here, in this process
+    accuracies, opinions = check_settings(accuracies, opinions, len(classes), batch_size=batch_size,
+                                          seed_size=seed_size, max_money=max_money, price_per_label=price_per_label,
+                                          relabel_fraction=relabel_fraction)
     names = list(plan_names) if plan_names is not None else plans(opinions)
     if BASELINE not in names:
         names.insert(0, BASELINE)

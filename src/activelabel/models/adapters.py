@@ -63,9 +63,13 @@ def out_of_fold_proba(model: Any, X: ArrayLike, y: ArrayLike, classes: np.ndarra
     folds = min(folds, int(counts.min())) if len(counts) > 1 else 0
     if folds < 2:
         return None
+    import warnings
+
     out = np.zeros((len(y), len(classes)))
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=random_state).split(X, y):
-        out[test] = predict_proba_aligned(clone(model).fit(X[train], y[train]), X[test], classes)
+    with warnings.catch_warnings():  # a fold of few items over many classes "could be a regression problem": not so
+        warnings.filterwarnings("ignore", message="The number of unique classes", category=UserWarning)
+        for train, test in StratifiedKFold(folds, shuffle=True, random_state=random_state).split(X, y):
+            out[test] = predict_proba_aligned(clone(model).fit(X[train], y[train]), X[test], classes)
     return out
 
 
