@@ -108,7 +108,7 @@ def simulate(
     text_column: Annotated[str | None, typer.Option(help="Column of text (TF-IDF features).")] = None,
     feature_columns: Annotated[str | None, typer.Option(help="Comma-separated feature columns (default: all but the label).")] = None,
     strategies: Annotated[list[str], typer.Option("--strategies", "--strategy", "-s", help="Strategies to compare with random (repeat or comma-separate).")] = ["default"],  # noqa: B006
-    model: Annotated[str | None, typer.Option(help="scikit-learn classifier import path (default: scaled logistic regression).")] = None,
+    model: Annotated[str | None, typer.Option(help="scikit-learn classifier import path, or mlp, cnn, mc-dropout, ensemble (PyTorch, extra [torch]; default: scaled logistic regression).")] = None,
     seeds: Annotated[int, typer.Option(min=1, max=10_000, help="Seeds per strategy.")] = 10,
     batch_size: Annotated[int, typer.Option(min=1, help="Items labeled per cycle.")] = 20,
     seed_size: Annotated[int, typer.Option(min=2, help="Random seed set size.")] = 20,

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import bootstrap
 
-__all__ = ["Metrics", "evaluate", "macro_f1"]
+__all__ = ["Metrics", "evaluate", "macro_f1", "expected_calibration_error"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +44,26 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, axis: int =
     present = denom > 0
     f1 = np.where(present, 2 * tp / np.where(present, denom, 1), 0.0)
     return f1.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
+
+
+def expected_calibration_error(y_true: ArrayLike, proba: ArrayLike, n_bins: int = 15) -> float:
+    """Expected calibration error (Guo et al. 2017): the gap between confidence and accuracy, averaged over
+    ``n_bins`` equal-width confidence bins weighted by their items; NaN with no item.
+
+    Written here: it is a few lines, and scikit-learn's ``calibration_curve`` gives the bins, not the error.
+    """
+    y_true = np.asarray(y_true)
+    proba = np.asarray(proba, dtype=float)
+    if len(y_true) == 0:
+        return float("nan")
+    confidence = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == y_true
+    bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for b in np.unique(bins):
+        inside = bins == b
+        total += inside.sum() * abs(correct[inside].mean() - confidence[inside].mean())
+    return float(total / len(y_true))
 
 
 def _accuracy(y_true, y_pred, axis=-1):

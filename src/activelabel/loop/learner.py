@@ -27,7 +27,7 @@ from activelabel.errors import (
     UnknownStrategyError,
 )
 from activelabel.loop.cost import CostModel
-from activelabel.loop.evaluation import evaluate
+from activelabel.loop.evaluation import evaluate, expected_calibration_error
 from activelabel.models import (
     build_committee,
     check_probabilistic,
@@ -80,6 +80,8 @@ class CycleRecord:
         Classes present in the training labels.
     stop_predictions : ndarray of int
         Predicted class indices on the fixed stop set (for stopping rules).
+    ece : float
+        Expected calibration error of the model's probabilities on the labeled test items.
     stop : tuple of StopDecision
         The stopping rules that fired after this cycle.
     """
@@ -102,6 +104,7 @@ class CycleRecord:
     classes_seen: int
     stop_predictions: np.ndarray
     stop: tuple[StopDecision, ...] = ()
+    ece: float = float("nan")
 
 
 def _resolve_size(name: str, size, n: int) -> int:
@@ -343,10 +346,10 @@ class ActiveLearner:
         cls = np.unique(_as_model_labels(classes))
 
         test = self.test_indices_[self.has_label_[self.test_indices_]]
-        metrics = evaluate(
-            np.searchsorted(cls, _as_model_labels(self.labels_[test])) if len(test) else np.empty(0, int),
-            predict_proba_aligned(model, self.X_[test], cls).argmax(axis=1) if len(test) else np.empty(0, int),
-            len(cls), n_resamples=self.n_bootstrap, random_state=self._boot_rng)
+        truth = np.searchsorted(cls, _as_model_labels(self.labels_[test])) if len(test) else np.empty(0, int)
+        test_proba = predict_proba_aligned(model, self.X_[test], cls) if len(test) else np.empty((0, len(cls)))
+        metrics = evaluate(truth, test_proba.argmax(axis=1), len(cls), n_resamples=self.n_bootstrap,
+                           random_state=self._boot_rng)
         stop_pred = predict_proba_aligned(model, self.X_[self.stop_indices_], cls).argmax(axis=1)
         cost = self.cost_.summary(self.bought_, len(self.X_))
 
@@ -356,7 +359,7 @@ class ActiveLearner:
             macro_f1=metrics.macro_f1, macro_f1_ci=metrics.macro_f1_ci, strategy=strategy_name(self.strategy),
             selected=np.empty(0, dtype=np.intp), n_random=0, seconds=0.0, money_spent=cost.spent,
             budget_left=cost.budget_left, full_pool_cost=cost.full_pool_cost, saving=cost.saving,
-            classes_seen=len(seen), stop_predictions=stop_pred)
+            classes_seen=len(seen), stop_predictions=stop_pred, ece=expected_calibration_error(truth, test_proba))
         stops = tuple(check_stopping(self._rules(), [*self.history_, record]))
         selected, n_random = np.empty(0, dtype=np.intp), 0
         size = self._next_batch_size()
@@ -459,7 +462,11 @@ class ActiveLearner:
 
     def _select(self, model, cls: np.ndarray, size: int, train: np.ndarray, y_train: np.ndarray):
         X = self.X_
-        proba = predict_proba_aligned(model, X, cls)
+        samples = None
+        if not callable(self.strategy) and self.strategy in COMMITTEE_STRATEGIES or hasattr(model, "sample_proba"):
+            samples = committee_samples(self._committee(model, train, y_train), X, cls)
+        # MC dropout or a deep ensemble: the stack's mean, rather than one pass with dropout off
+        proba = samples.mean(axis=0) if hasattr(model, "sample_proba") else predict_proba_aligned(model, X, cls)
         # Pending pool items are about to be training labels: the batch spreads away from them too.
         # Test items take no part: never picked, never a centre or a density reference.
         labeled = self.labeled_mask.copy()
@@ -467,9 +474,6 @@ class ActiveLearner:
         labeled &= ~self.is_test_
         if callable(self.strategy):
             return self._custom(model, proba, cls, labeled | self.is_test_, size, train, y_train)
-        samples = None
-        if self.strategy in COMMITTEE_STRATEGIES:
-            samples = committee_samples(self._committee(model, train, y_train), X, cls)
         return select_batch(self.strategy, batch_size=size, proba=proba, samples=samples, X=X,
                             labeled_mask=labeled, exclude_mask=self.is_test_, random_fraction=self.random_fraction,
                             random_state=self._select_rng)

@@ -89,6 +89,14 @@ class SimulationResult:
             high = np.array([r.accuracy_ci[1] for r in runs[0][:n]])
         return Curve(labels=labels, mean=mean, low=low, high=high)
 
+    def ece(self, strategy: str) -> list[float | None]:
+        """Expected calibration error per cycle, mean over seeds (None where the test set was empty)."""
+        runs = self.histories[strategy]
+        n = min(len(h) for h in runs)
+        values = np.array([[r.ece for r in h[:n]] for h in runs], dtype=float).reshape(len(runs), n)
+        known = ~np.isnan(values)
+        return [float(values[known[:, i], i].mean()) if known[:, i].any() else None for i in range(n)]
+
     def aulc(self, strategy: str) -> np.ndarray:
         """Normalized AULC per seed."""
         return np.array([normalized_aulc([r.labels_used for r in h], [r.accuracy for r in h])
@@ -152,7 +160,8 @@ class SimulationResult:
                 "p_value_vs_random": self.p_value_vs_random(name),
                 "stopping": self.stopping(name),
                 "curve": {"labels": [int(v) for v in c.labels], "accuracy": [float(v) for v in c.mean],
-                          "low": [float(v) for v in c.low], "high": [float(v) for v in c.high]},
+                          "low": [float(v) for v in c.low], "high": [float(v) for v in c.high],
+                          "ece": self.ece(name)},
             }
         return {
             "settings": self.settings,

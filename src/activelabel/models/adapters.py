@@ -33,8 +33,8 @@ def _align(proba: np.ndarray, model_classes, classes: np.ndarray) -> np.ndarray:
     model_classes = np.asarray(model_classes)
     if len(model_classes) == len(classes) and np.array_equal(model_classes, classes):
         return proba
-    out = np.zeros((proba.shape[0], len(classes)), dtype=np.float64)
-    out[:, np.searchsorted(classes, model_classes)] = proba
+    out = np.zeros((*proba.shape[:-1], len(classes)), dtype=np.float64)
+    out[..., np.searchsorted(classes, model_classes)] = proba
     return out
 
 
@@ -76,11 +76,14 @@ def out_of_fold_proba(model: Any, X: ArrayLike, y: ArrayLike, classes: np.ndarra
 def committee_samples(model: Any, X: ArrayLike, classes: np.ndarray) -> np.ndarray:
     """Each ensemble member's probabilities, shape (n_members, n_samples, len(classes)).
 
-    Works for ``BaggingClassifier`` (honouring its feature subsets),
+    A model with ``sample_proba(X)`` (MC dropout, deep ensembles) gives its own stack. Otherwise works for
+    ``BaggingClassifier`` (honouring its feature subsets),
     ``RandomForestClassifier``, ``ExtraTreesClassifier`` and any fitted
     ensemble with ``estimators_``. Members of these ensembles are fitted
     on encoded labels (0..k-1 over ``model.classes_``), which is mapped back.
     """
+    if hasattr(model, "sample_proba"):  # MC dropout or a deep ensemble (activelabel.models.deep)
+        return _align(model.sample_proba(X), model.classes_, classes)
     X = np.asarray(X)
     features = getattr(model, "estimators_features_", None)
     out = []
@@ -103,6 +106,7 @@ def build_committee(model: Any, X_train: ArrayLike, y_train: ArrayLike, *, size:
     from sklearn.base import clone
     from sklearn.ensemble import BaggingClassifier, ExtraTreesClassifier, RandomForestClassifier
 
-    if isinstance(model, (BaggingClassifier, RandomForestClassifier, ExtraTreesClassifier)):
+    if isinstance(model, (BaggingClassifier, RandomForestClassifier, ExtraTreesClassifier)) or \
+            hasattr(model, "sample_proba"):  # a model that samples its own uncertainty is its own committee
         return model
     return BaggingClassifier(clone(model), n_estimators=size, random_state=random_state).fit(X_train, y_train)

@@ -11,13 +11,20 @@ from activelabel.errors import ModelImportError
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
-__all__ = ["load_model", "default_model"]
+__all__ = ["load_model", "default_model", "DEEP_NAMES"]
+
+DEEP_NAMES = ("mlp", "cnn", "mc-dropout", "ensemble")
 
 
 def load_model(path: str | None) -> Any:
-    """A classifier from an import path (``package.module.Class`` or ``package.module:Class``); None: the default."""
+    """A classifier from an import path (``package.module.Class`` or ``package.module:Class``), or one of
+    :data:`DEEP_NAMES` (``mlp``, ``cnn``, ``mc-dropout``, ``ensemble``: PyTorch models); None: the default."""
     if not path:
         return default_model()
+    if path in DEEP_NAMES:  # the PyTorch models by their short names (activelabel.models.deep, extra [torch])
+        from activelabel.models.deep import DEEP_MODELS
+
+        return DEEP_MODELS[path]()
     module_name, _, attr = path.replace(":", ".").rpartition(".")
     try:
         factory = getattr(import_module(module_name), attr)

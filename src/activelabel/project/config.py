@@ -217,7 +217,9 @@ _RULES: dict[str, Callable[[object], str | None]] = {
     "budget": _number(0),
     "label_budget": _integer(0),
     "featurizer": _choice(FEATURIZERS, empty=True, prefix=True),
-    "model": _text(_IMPORT_PATH.fullmatch, "empty or an import path, e.g. sklearn.linear_model.LogisticRegression"),
+    "model": _text(lambda v: v in ("mlp", "cnn", "mc-dropout", "ensemble") or _IMPORT_PATH.fullmatch(v),
+                   "empty, mlp, cnn, mc-dropout, ensemble or an import path, e.g. "
+                   "sklearn.linear_model.LogisticRegression"),
     "seed": _integer(0, 2**32 - 1),  # scikit-learn's random_state takes no more
     "image_dirs": _folders,
     "test_share": _number(0, 1),

@@ -92,7 +92,7 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
 
     import joblib
 
-    from activelabel.loop.evaluation import evaluate
+    from activelabel.loop.evaluation import evaluate, expected_calibration_error
     from activelabel.models import predict_proba_aligned
 
     t0 = time.perf_counter()
@@ -130,11 +130,12 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
             judged = {"ids": train["id"].astype(int).tolist(), "proba": np.round(proba, 5).tolist()}
     progress("evaluate")
     if len(test):
-        pred = predict_proba_aligned(model, X[test_rows], classes).argmax(axis=1)
-        metrics = evaluate(test["label"].map(class_index).to_numpy(), pred, len(classes),
-                           random_state=project.config.seed)
+        test_proba = predict_proba_aligned(model, X[test_rows], classes)
+        truth = test["label"].map(class_index).to_numpy()
+        metrics = evaluate(truth, test_proba.argmax(axis=1), len(classes), random_state=project.config.seed)
+        ece = expected_calibration_error(truth, test_proba)
     else:
-        metrics = evaluate([], [], len(classes))
+        metrics, ece = evaluate([], [], len(classes)), float("nan")
     stop_ids = _stop_set(project, items, good)
     stop_rows = np.searchsorted(items["id"].to_numpy(), stop_ids)
     stop_pred = predict_proba_aligned(model, X[stop_rows], classes).argmax(axis=1) if len(stop_rows) else stop_rows
@@ -178,6 +179,7 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
             money_spent=money_spent(project, st.events), seconds=time.perf_counter() - t0,
             details={"stop_predictions": stop_pred.tolist(), "stop_set": stop_ids.tolist(), "classes": list(classes),
                      "relabel": len(again), **({"oof": judged} if judged is not None else {}),
+                     "ece": num(ece),
                      "n_random": int(batch["n_random"]), "answer_mark": mark, "left_out": len(batch["item_ids"]) - len(keep)})
         if keep or again:
             # Items routed for another opinion lead the batch: each needs one more label than it has.
@@ -190,7 +192,7 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
                            need=need, size=core + len(again))
     return {"cycle": version, "labels_used": len(train), "test_labels": len(test),
             "accuracy": num(metrics.accuracy), "accuracy_ci": [num(v) for v in metrics.accuracy_ci],
-            "macro_f1": num(metrics.macro_f1), "batch": core, "reserve": len(keep) - core,
+            "macro_f1": num(metrics.macro_f1), "ece": num(ece), "batch": core, "reserve": len(keep) - core,
             "seconds": time.perf_counter() - t0}
 
 
@@ -262,10 +264,11 @@ def select(project: Project, model: Any | None, X: np.ndarray, items: pd.DataFra
     rng = np.random.default_rng([project.config.seed, 7, salt])
     proba = samples = None
     if model is not None:
-        proba = predict_proba_aligned(model, X, classes)
-        if project.config.strategy in COMMITTEE_STRATEGIES:
+        if project.config.strategy in COMMITTEE_STRATEGIES or hasattr(model, "sample_proba"):
             committee = build_committee(model, X[train_rows], y_train, random_state=int(rng.integers(2**31)))
             samples = committee_samples(committee, X, classes)
+        # MC dropout or a deep ensemble: the stack's mean, rather than one pass with dropout off
+        proba = samples.mean(axis=0) if hasattr(model, "sample_proba") else predict_proba_aligned(model, X, classes)
     strategy = project.config.strategy if model is not None else "random"
     batch = select_batch(strategy, batch_size=size, proba=proba, samples=samples, X=X, labeled_mask=labeled,
                          exclude_mask=excluded, random_state=rng, random_fraction=project.config.random_fraction)

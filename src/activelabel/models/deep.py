@@ -1,0 +1,259 @@
+"""PyTorch classifiers with the scikit-learn interface and honest uncertainty: MC dropout and deep ensembles.
+
+:class:`DeepClassifier` fits like any scikit-learn classifier (``fit``,
+``predict_proba``, ``classes_``), so the loop, the simulator and projects use
+it where they use logistic regression, and adds ``sample_proba(X, n)``: an
+(m, n_items, n_classes) stack of probabilities, from ``m`` members of a deep
+ensemble or ``m`` passes with dropout left on (Monte Carlo dropout, Gal and
+Ghahramani 2016), which the committee strategies (BALD, vote entropy, ...)
+score. Training runs through skorch (a well-kept scikit-learn wrapper of
+PyTorch); the networks are small: an MLP head over features or embeddings,
+and a CNN for small images (28 x 28 grey, 32 x 32 colour). A temperature
+fitted on held-out labels (Guo et al. 2017) calibrates the probabilities.
+
+Needs the ``[torch]`` extra (``pip install activelabel[torch]``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from activelabel.errors import InvalidParameterError, ModelImportError, ShapeMismatchError
+
+__all__ = ["DeepClassifier", "mlp", "cnn", "mc_dropout", "ensemble", "DEEP_MODELS"]
+
+_IMAGE_SHAPES = {784: (1, 28, 28), 1024: (1, 32, 32), 3072: (3, 32, 32)}
+
+
+def _torch():
+    try:
+        import skorch  # noqa: F401
+        import torch
+    except ImportError as error:
+        raise ModelImportError(f"deep models need PyTorch and skorch: pip install 'activelabel[torch]' ({error})") \
+            from None
+    return torch
+
+
+def _module(architecture: str, n_features: int, n_classes: int, hidden: int, dropout: float,
+            image_shape: tuple[int, int, int] | None):
+    """The network: logits from flat float32 rows (images are reshaped inside, so every layer above sees rows)."""
+    torch = _torch()
+    nn = torch.nn
+
+    if architecture == "mlp":
+        return nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Dropout(dropout),
+                             nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
+    shape = image_shape or _IMAGE_SHAPES.get(n_features)
+    if shape is None or math.prod(shape) != n_features:
+        raise ShapeMismatchError(f"the CNN takes 28 x 28 grey (784 features) or 32 x 32 images (1,024 grey, 3,072 "
+                                 f"colour) unless image_shape is given; got {n_features} features")
+    channels, height, width = shape
+    colour_last = channels == 3  # the pixels featurizer ravels (height, width, colour), as PIL gives them
+
+    class Images(nn.Module):
+        def forward(self, x):
+            if colour_last:
+                return x.view(-1, height, width, channels).permute(0, 3, 1, 2)
+            return x.view(-1, channels, height, width)
+
+    flat = 64 * (height // 4) * (width // 4)
+    return nn.Sequential(
+        Images(),
+        nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, hidden), nn.ReLU(), nn.Dropout(dropout),
+        nn.Linear(hidden, n_classes))
+
+
+class DeepClassifier(ClassifierMixin, BaseEstimator):
+    """A small neural network (``architecture`` ``"mlp"`` or ``"cnn"``) with MC dropout or a deep ensemble.
+
+    Parameters
+    ----------
+    architecture : {"mlp", "cnn"}
+    n_members : int, default 1
+        Networks trained from different seeds; with 2 or more, ``sample_proba`` gives one row of the stack per
+        member (a deep ensemble), otherwise ``mc_samples`` dropout passes of the one network.
+    mc_samples : int, default 20
+    hidden, dropout, epochs, batch_size, lr, weight_decay
+        The network and its training (AdamW, cross-entropy).
+    calibrate : bool, default True
+        Fit a temperature on a held-out fifth of the labels (stratified), then train on them all.
+    image_shape : (channels, height, width), optional
+        For the CNN; by default read from the feature count (784, 1,024 or 3,072).
+    random_state : int
+        Seeds the weights, the batches and the dropout masks of ``sample_proba``.
+    """
+
+    def __init__(self, architecture: str = "mlp", *, n_members: int = 1, mc_samples: int = 20, hidden: int = 128,
+                 dropout: float = 0.3, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
+                 weight_decay: float = 1e-4, calibrate: bool = True,
+                 image_shape: tuple[int, int, int] | None = None, random_state: int = 0) -> None:
+        self.architecture = architecture
+        self.n_members = n_members
+        self.mc_samples = mc_samples
+        self.hidden = hidden
+        self.dropout = dropout
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.calibrate = calibrate
+        self.image_shape = image_shape
+        self.random_state = random_state
+
+    # -- fitting --------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self.architecture not in ("mlp", "cnn"):
+            raise InvalidParameterError(f"architecture must be 'mlp' or 'cnn', got {self.architecture!r}")
+        for name in ("n_members", "mc_samples", "hidden", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise InvalidParameterError(f"{name} must be a positive integer, got {value!r}")
+        if not 0 <= self.dropout < 1:
+            raise InvalidParameterError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+    def _train(self, X: np.ndarray, codes: np.ndarray, seed: int):
+        """One network trained on (X, codes) from ``seed``: a fitted skorch NeuralNetClassifier."""
+        torch = _torch()
+        from skorch import NeuralNetClassifier
+
+        torch.manual_seed(seed)
+        net = NeuralNetClassifier(
+            _module(self.architecture, X.shape[1], len(self.classes_), self.hidden, self.dropout, self.image_shape),
+            criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.AdamW, lr=self.lr,
+            optimizer__weight_decay=self.weight_decay, max_epochs=self.epochs,
+            batch_size=min(self.batch_size, len(X)), train_split=None, iterator_train__shuffle=True,
+            iterator_train__generator=torch.Generator().manual_seed(seed), device="cpu", verbose=0)
+        return net.fit(X, codes)
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> DeepClassifier:
+        """Train ``n_members`` networks on all of (X, y); with ``calibrate``, first fit the temperature on a
+        held-out fifth (networks trained on the rest, then discarded)."""
+        self._check()
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+        codes = codes.astype(np.int64)
+        self.temperature_ = 1.0
+        if self.calibrate and len(self.classes_) > 1:
+            held = _held_out(codes, self.random_state)
+            if held is not None:
+                nets = [self._train(X[~held], codes[~held], self.random_state + m) for m in range(self.n_members)]
+                logits = np.stack([_logits(n, X[held]) for n in nets])
+                self.temperature_ = _fit_temperature(logits, codes[held])
+        self.members_ = [self._train(X, codes, self.random_state + m) for m in range(self.n_members)]
+        return self
+
+    # -- prediction -----------------------------------------------------------
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """The members' mean probability with dropout off, at the fitted temperature."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        return np.mean([_softmax(_logits(n, X) / self.temperature_) for n in self.members_], axis=0)
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def sample_proba(self, X: ArrayLike, n_samples: int | None = None) -> np.ndarray:
+        """An (m, n_items, n_classes) stack: one row per ensemble member, or (one network) ``n_samples``
+        (default ``mc_samples``) passes with dropout on, seeded by ``random_state`` (the same call gives the same
+        stack; the global PyTorch random state is left as it was)."""
+        torch = _torch()
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if len(self.members_) > 1:
+            return np.stack([_softmax(_logits(n, X) / self.temperature_) for n in self.members_])
+        n_samples = self.mc_samples if n_samples is None else n_samples
+        net = self.members_[0]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.random_state)
+            return _softmax(_passes(net, X, n_samples, dropout=True) / self.temperature_)
+
+
+def _logits(net: Any, X: np.ndarray, dropout: bool = False, chunk: int = 4096) -> np.ndarray:
+    """The network's logits in chunks, dropout layers on (one MC dropout pass) or off, gradients off."""
+    return _passes(net, X, 1, dropout)[0]
+
+
+def _passes(net: Any, X: np.ndarray, n: int, dropout: bool, chunk: int = 4096) -> np.ndarray:
+    """``n`` passes' logits, shape (n, n_items, n_classes). The layers before the first dropout are the same in
+    every pass (the CNN's convolutions), so they run once and only the rest runs ``n`` times."""
+    torch = _torch()
+    layers = list(net.module_)
+    first = next((i for i, layer in enumerate(layers) if isinstance(layer, torch.nn.Dropout)), len(layers))
+    trunk, head = torch.nn.Sequential(*layers[:first]), torch.nn.Sequential(*layers[first:])
+    net.module_.eval()
+    if dropout:
+        for layer in head.modules():
+            if isinstance(layer, torch.nn.Dropout):
+                layer.train()
+    out = np.empty((n, len(X), len(net.classes_)), dtype=np.float32)
+    with torch.no_grad():
+        for i in range(0, len(X), chunk):
+            features = trunk(torch.from_numpy(X[i:i + chunk]))
+            for k in range(n):
+                out[k, i:i + chunk] = head(features).numpy()
+    net.module_.eval()
+    return out
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _held_out(codes: np.ndarray, seed: int) -> np.ndarray | None:
+    """A stratified fifth of the labels for the temperature, or None when there are too few (fewer than 25
+    labels, or a class with fewer than 2)."""
+    counts = np.bincount(codes)
+    if len(codes) < 25 or counts[counts > 0].min() < 2:
+        return None
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(codes))
+    _, test = train_test_split(rows, test_size=0.2, stratify=codes, random_state=seed)
+    mask = np.zeros(len(codes), dtype=bool)
+    mask[test] = True
+    return mask
+
+
+def _fit_temperature(logits: np.ndarray, codes: np.ndarray) -> float:
+    """The temperature minimizing the held-out negative log-likelihood of the members' mean probability
+    (a bounded 1-d search; SciPy's)."""
+    from scipy.optimize import minimize_scalar
+
+    def nll(log_t: float) -> float:
+        p = np.mean([_softmax(z / np.exp(log_t)) for z in logits], axis=0)
+        return float(-np.log(np.clip(p[np.arange(len(codes)), codes], 1e-12, None)).mean())
+
+    return float(np.exp(minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded").x))
+
+
+def mlp() -> DeepClassifier:
+    """An MLP head over features or embeddings (MC dropout for the committee strategies)."""
+    return DeepClassifier("mlp")
+
+
+def cnn() -> DeepClassifier:
+    """A small CNN for 28 x 28 grey or 32 x 32 images (MC dropout for the committee strategies)."""
+    return DeepClassifier("cnn", epochs=15)
+
+
+def mc_dropout() -> DeepClassifier:
+    """The CNN for images, scored by 20 passes with dropout on (BALD and the other committee strategies)."""
+    return DeepClassifier("cnn", epochs=15, mc_samples=20)
+
+
+def ensemble() -> DeepClassifier:
+    """A deep ensemble of 5 CNNs trained from different seeds."""
+    return DeepClassifier("cnn", epochs=15, n_members=5)
+
+
+DEEP_MODELS = {"mlp": mlp, "cnn": cnn, "mc-dropout": mc_dropout, "ensemble": ensemble}
