@@ -83,6 +83,9 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     mc_samples : int, default 20
     hidden, dropout, epochs, batch_size, lr, weight_decay
         The network and its training (AdamW, cross-entropy).
+    min_updates : int, default 300
+        At least this many optimizer steps, however few the labels (more epochs on a small labeled set: 30
+        epochs of 100 labels would be 60 steps, too few to learn anything).
     calibrate : bool, default True
         Fit a temperature on a held-out fifth of the labels (stratified), then train on them all.
     image_shape : (channels, height, width), optional
@@ -93,7 +96,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, architecture: str = "mlp", *, n_members: int = 1, mc_samples: int = 20, hidden: int = 128,
                  dropout: float = 0.3, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
-                 weight_decay: float = 1e-4, calibrate: bool = True,
+                 weight_decay: float = 1e-4, min_updates: int = 300, calibrate: bool = True,
                  image_shape: tuple[int, int, int] | None = None, random_state: int = 0) -> None:
         self.architecture = architecture
         self.n_members = n_members
@@ -104,6 +107,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.min_updates = min_updates
         self.calibrate = calibrate
         self.image_shape = image_shape
         self.random_state = random_state
@@ -126,11 +130,13 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         from skorch import NeuralNetClassifier
 
         torch.manual_seed(seed)
+        batch = min(self.batch_size, len(X))
+        epochs = max(self.epochs, math.ceil(self.min_updates / math.ceil(len(X) / batch)))
         net = NeuralNetClassifier(
             _module(self.architecture, X.shape[1], len(self.classes_), self.hidden, self.dropout, self.image_shape),
             criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.AdamW, lr=self.lr,
-            optimizer__weight_decay=self.weight_decay, max_epochs=self.epochs,
-            batch_size=min(self.batch_size, len(X)), train_split=None, iterator_train__shuffle=True,
+            optimizer__weight_decay=self.weight_decay, max_epochs=epochs,
+            batch_size=batch, train_split=None, iterator_train__shuffle=True,
             iterator_train__generator=torch.Generator().manual_seed(seed), device="cpu", verbose=0)
         return net.fit(X, codes)
 

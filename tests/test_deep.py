@@ -1,0 +1,87 @@
+"""PyTorch models (issue 14): sample stacks, MC dropout, ensembles, temperature scaling, and the loop around them."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from activelabel.errors import InvalidParameterError, ShapeMismatchError
+from activelabel.loop.evaluation import expected_calibration_error
+from activelabel.loop.learner import ActiveLearner
+from activelabel.models import committee_samples
+from activelabel.models.deep import DeepClassifier
+from activelabel.strategies.committee import bald
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X / 16).astype(np.float32), y
+
+
+def test_stacks_have_their_shape_and_are_seeded(digits):
+    X, y = digits
+    mc = DeepClassifier("mlp", epochs=5, mc_samples=7, calibrate=False).fit(X[:300], y[:300])
+    stack = mc.sample_proba(X[300:350])
+    assert stack.shape == (7, 50, 10) and np.allclose(stack.sum(axis=2), 1)
+    assert np.array_equal(stack, mc.sample_proba(X[300:350]))  # the same masks for the same call
+    assert mc.sample_proba(X[300:350], 3).shape == (3, 50, 10)
+    other = DeepClassifier("mlp", epochs=5, mc_samples=7, calibrate=False, random_state=1).fit(X[:300], y[:300])
+    assert not np.allclose(other.sample_proba(X[300:350]), stack)
+    members = DeepClassifier("mlp", epochs=5, n_members=3, calibrate=False).fit(X[:300], y[:300])
+    ensemble = members.sample_proba(X[300:350])
+    assert ensemble.shape == (3, 50, 10) and not np.allclose(ensemble[0], ensemble[1])  # different seeds
+    assert np.allclose(members.predict_proba(X[300:350]), ensemble.mean(axis=0), atol=1e-6)
+    # committee_samples takes the model's own stack, in the loop's class order (a class it never saw: zeros)
+    aligned = committee_samples(mc, X[300:350], np.arange(11))
+    assert aligned.shape == (7, 50, 11) and (aligned[..., 10] == 0).all()
+
+
+def test_dropout_on_varies_the_passes_dropout_off_does_not(digits):
+    X, y = digits
+    on = DeepClassifier("mlp", epochs=5, dropout=0.5, calibrate=False).fit(X[:300], y[:300]).sample_proba(X[:40])
+    off = DeepClassifier("mlp", epochs=5, dropout=0.0, calibrate=False).fit(X[:300], y[:300]).sample_proba(X[:40])
+    assert not np.allclose(on[0], on[1]) and all(np.allclose(off[0], off[k]) for k in range(1, len(off)))
+    scores = bald(on)
+    assert (scores >= -1e-12).all() and np.allclose(bald(off), 0, atol=1e-6)
+    disagree = np.abs(on - on.mean(axis=0)).sum(axis=(0, 2))
+    top, bottom = np.argsort(-disagree)[:10], np.argsort(disagree)[:10]
+    assert scores[top].mean() > scores[bottom].mean()  # higher where the passes disagree
+
+
+def test_temperature_scaling_lowers_the_calibration_error_on_a_held_out_split(digits):
+    X, y = digits
+    """A network trained long without dropout is overconfident; the temperature (fitted on a fifth of the
+    training labels) softens it, and the error falls on items neither saw."""
+    X_train, X_test, y_train, y_test = train_test_split(X, y, train_size=300, stratify=y, random_state=0)
+    settings = dict(epochs=100, dropout=0.0, weight_decay=0.0)
+    raw = DeepClassifier("mlp", calibrate=False, **settings).fit(X_train, y_train)
+    scaled = DeepClassifier("mlp", calibrate=True, **settings).fit(X_train, y_train)
+    assert scaled.temperature_ > 1
+    ece_raw = expected_calibration_error(y_test, raw.predict_proba(X_test))
+    ece_scaled = expected_calibration_error(y_test, scaled.predict_proba(X_test))
+    assert ece_scaled < ece_raw, (ece_raw, ece_scaled, scaled.temperature_)
+
+
+def test_a_cnn_takes_28_by_28_and_32_by_32_colour_images_and_refuses_other_shapes():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 20)
+    grey = rng.random((40, 784), dtype=np.float32) + y[:, None] * 0.5
+    assert DeepClassifier("cnn", epochs=2, min_updates=1, calibrate=False).fit(grey, y).sample_proba(grey[:5], 4).shape == (4, 5, 2)
+    colour = rng.random((40, 3072), dtype=np.float32) + y[:, None] * 0.5
+    assert DeepClassifier("cnn", epochs=2, min_updates=1, calibrate=False).fit(colour, y).predict_proba(colour).shape == (40, 2)
+    with pytest.raises(ShapeMismatchError, match="got 64 features"):
+        DeepClassifier("cnn").fit(rng.random((40, 64)), y)
+    with pytest.raises(InvalidParameterError, match="architecture"):
+        DeepClassifier("transformer").fit(grey, y)
+
+
+def test_a_pytorch_model_runs_through_the_learner_with_bald_and_the_default(digits):
+    X, y = digits
+    for strategy in ("bald", "default"):
+        learner = ActiveLearner(DeepClassifier("mlp", epochs=10, mc_samples=8), strategy=strategy, batch_size=40,
+                                seed_size=60, test_size=300, random_state=0)
+        learner.start(X, y)
+        history = learner.run(lambda i: y[i], max_cycles=3)
+        assert [r.labels_used for r in history] == [60, 100, 140]
+        assert history[-1].accuracy > 0.7 and all(0 <= r.ece <= 1 for r in history)
