@@ -10,6 +10,10 @@ settings.load_profile("activelabel")
 import os
 import uuid
 
+# Two xdist workers share two cores: PyTorch (and the servers the tests start, which inherit this) take one
+# thread each, or their thread pools oversubscribe the cores and a 4 s test takes a minute.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url

@@ -224,6 +224,10 @@ def test_a_project_derives_labels_by_dawid_skene_once_annotators_overlap_or_by_c
     assert set(external[ids]) <= set(judged["ids"]) and np.allclose(np.sum(judged["proba"], axis=1), 1)
     method, crowd, confidence = accuracy()
     assert method == "crowdlab" and crowd >= vote and confidence.between(0, 1).all()
+    with Project.open(folder) as p:
+        made = p.state().items.set_index("id")["method"]
+    assert (made[external[ids]] == "crowdlab").all()  # judged by the training
+    assert (made[[i for i in made.dropna().index if i not in set(judged["ids"])]] != "crowdlab").all()
     assert run_cli("agreement", folder, "--json").returncode == 0
     assert run_cli("export", folder, tmp_path / "out.csv").returncode == 0
     assert (pd.read_csv(tmp_path / "out.csv").set_index("id").loc[ids, "aggregation"] == "crowdlab").all()
@@ -515,3 +519,62 @@ def test_nothing_is_routed_that_every_active_person_has_answered(disputed, tmp_p
             routed = set(s.scalars(select(BatchItem.item_id).where(BatchItem.batch_id == queue.current_batch(s),
                                                                    BatchItem.need > 1)))
     assert not routed & {int(external[i]) for i in ids}
+
+
+def test_a_routed_item_never_goes_back_to_someone_who_answered_it_in_a_file(disputed):
+    """ann answered the contested items in an imported file under her name; given a login, she is never served
+    them again when they are routed, while cy (who has not answered them) is."""
+    from fastapi.testclient import TestClient
+    from helpers import bearer, set_config
+
+    from activelabel.project import Project
+    from activelabel.server import create_app
+
+    folder, ids, boss = disputed
+    set_config(folder, relabel_fraction=0.5, max_opinions=3, adjudicate_below=0.0, test_share=0.0, batch_size=4,
+               reserve_batches=0)
+    with Project.open(folder) as p:
+        ann, cy = p.add_annotator("ann"), p.add_annotator("cy")  # ann: the imported name, now with a login
+        external = p.state().items.set_index("external_id")["id"]
+        p.train(force=True)
+        assert p.state().cycles[-1].details["relabel"] == 2
+    contested_ids = {int(external[i]) for i in ids[:2]}
+    with TestClient(create_app(folder, retrain=False)) as c:
+        served = []
+        for _ in range(4):
+            item = c.get("/api/next", headers=bearer(ann)).json()["item"]
+            if item is None:
+                break
+            served.append(item["item_id"])
+            c.post("/api/answer", headers=bearer(ann), json={"assignment_id": item["assignment_id"],
+                                                             "answer": "label", "label": "ham"})
+        assert served and not set(served) & contested_ids
+        assert c.get("/api/next", headers=bearer(cy)).json()["item"]["item_id"] in contested_ids
+
+
+def test_a_revoked_person_does_not_hold_the_batch_open(disputed):
+    """ann labels one item in the app and is revoked: nobody active is left who could take the rest of the batch,
+    so it counts as closed at once (not after ann's idle time)."""
+    from datetime import datetime, timezone
+
+    from fastapi.testclient import TestClient
+    from helpers import bearer, run_cli
+
+    from activelabel.project import Project
+    from activelabel.server import create_app
+    from activelabel.store import queue
+
+    folder, ids, boss = disputed
+    with Project.open(folder) as p:
+        ann = p.add_annotator("ann")
+        p.train(force=True)
+    with TestClient(create_app(folder, retrain=False)) as c:
+        item = c.get("/api/next", headers=bearer(ann)).json()["item"]
+        c.post("/api/answer", headers=bearer(ann), json={"assignment_id": item["assignment_id"], "answer": "label",
+                                                         "label": "ham"})
+    with Project.open(folder) as p, p.store.session(readonly=True) as s:
+        settings = p.config.queue_settings()
+        assert not queue.batch_closed(s, settings, datetime.now(timezone.utc))
+    assert run_cli("annotator", "revoke", folder, "ann").returncode == 0
+    with Project.open(folder) as p, p.store.session(readonly=True) as s:
+        assert queue.batch_closed(s, settings, datetime.now(timezone.utc))

@@ -81,7 +81,7 @@ def test_bad_annotator_settings_are_refused():
         simulate_annotators(X, y, [0.9, 0.8, 0.7], opinions=(1, 3), max_money=50)
     one_line_error(run_cli("simulate", "digits", "--annotators", "0.9,high"), "accuracies such as")
     one_line_error(run_cli("simulate", "digits", "--annotators", "0.9,0"), "(0, 1]")
-    one_line_error(run_cli("simulate", "digits", "--annotators", "0.9,0.8", "--opinions", "3..1"), "opinion")
+    one_line_error(run_cli("simulate", "digits", "--annotators", "0.9,0.8", "--opinions", "3..1"), "a range goes up")
     out = run_cli("simulate", "digits", "--annotators", "0.9", "--opinions", "1..2", "--seeds", "1")
     one_line_error(out, "2 opinions per item (--opinions) need at least 2 annotators")  # before any run
     assert out.returncode == 2

@@ -85,3 +85,55 @@ def test_a_pytorch_model_runs_through_the_learner_with_bald_and_the_default(digi
         history = learner.run(lambda i: y[i], max_cycles=3)
         assert [r.labels_used for r in history] == [60, 100, 140]
         assert history[-1].accuracy > 0.7 and all(0 <= r.ece <= 1 for r in history)
+
+
+def test_an_image_project_trains_the_cnn_in_the_background_and_is_labeled_in_the_browser(tmp_path, browser):
+    """Handwritten zeros and ones (scikit-learn's digits, scaled up) as PNG files: imported, the CNN trained, a
+    batch labeled with the keyboard in Chromium, the CNN retrained by the server's background retrainer, the next
+    batch served without reload."""
+    import joblib
+    import pandas as pd
+    from PIL import Image
+    from playwright.sync_api import expect
+
+    from activelabel.project import Project, init_project
+    from helpers import Server, set_config
+    from test_browser import log_in
+
+    digits = load_digits()
+    rows = np.concatenate([np.flatnonzero(digits.target == 0)[:40], np.flatnonzero(digits.target == 1)[:40]])
+    (tmp_path / "imgs").mkdir()
+    names = []
+    for i in rows:
+        pixels = (digits.images[i] * 255 / 16).astype(np.uint8)
+        Image.fromarray(pixels).resize((28, 28), Image.NEAREST).save(tmp_path / "imgs" / f"{i}.png")
+        names.append(f"imgs/{i}.png")
+    truth = np.where(digits.target[rows] == 0, "zero", "one")
+    seed = np.r_[0:12, 40:52]  # 12 of each labeled up front
+    pd.DataFrame({"f": names, "label": [truth[k] if k in seed else "" for k in range(80)]}).to_csv(
+        tmp_path / "images.csv", index=False)
+    folder = tmp_path / "proj"
+    with init_project(folder, ["one", "zero"], batch_size=6) as p:
+        p.import_items(tmp_path / "images.csv", image_column="f", label_column="label", test_size=10)
+        token = p.add_annotator("ann")
+    set_config(folder, model="cnn", test_share=0.0, reserve_batches=0)
+    with Project.open(folder) as p:
+        first = p.train(force=True)
+    assert first["cycle"] == 1
+    with Server(folder, log=tmp_path / "server.log") as server:
+        page = log_in(browser.new_context(), server.url, token)
+        card = page.locator("article.item")
+        batch = []
+        while page.locator("#nothing").count() == 0 and len(batch) < 6:
+            item = card.get_attribute("data-item")
+            batch.append(item)
+            page.keyboard.press("1")
+            expect(page.locator("#today")).to_have_text(str(len(batch)))
+        assert len(batch) == 6
+        expect(card).to_have_count(1, timeout=120_000)  # the retrained CNN's next batch, polled in
+        assert card.get_attribute("data-item") not in batch
+    with Project.open(folder) as p:
+        cycles = [c for c in p.state().cycles if c.model_path]
+        assert len(cycles) >= 2 and cycles[-1].labels_used >= first["labels_used"] + 6
+        assert type(joblib.load(folder / cycles[-1].model_path)["model"]).__name__ == "DeepClassifier"
+        assert cycles[-1].details["ece"] is not None

@@ -89,3 +89,16 @@ def test_cli_budget_below_seed_size_is_one_line(tmp_path):
                   "--out", tmp_path / "out", cwd=tmp_path)
     one_line_error(out, "seed set of 20 items", "budget max_labels=10")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_seed_set_of_one_class_is_refused_before_any_run(tmp_path):
+    """4% rare class, 10-item seed sets: the first seed's stratified seed set holds only the common class."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    y = np.where(rng.random(800) < 0.04, "rare", "common")
+    pd.DataFrame({"a": rng.normal(size=800), "label": y}).to_csv(tmp_path / "rare.csv", index=False)
+    out = run_cli("simulate", tmp_path / "rare.csv", "--seeds", "2", "--budget", "40", "--seed-size", "10",
+                  "--batch-size", "10", "--jobs", "1", "--out", tmp_path / "o")
+    one_line_error(out, "seed 0: the 10-item seed set holds only the class 'common'", "--seed-size")
+    assert not (tmp_path / "o").exists()

@@ -90,6 +90,8 @@ def _opinions(value: str) -> list[int]:
             out = [int(v) for v in _split_names([value])]
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a range such as 1..3 or a list such as 1,3")
+    if ".." in value and not out:
+        raise typer.BadParameter(f"{value!r}: a range goes up, e.g. 1..3")
     if not out or min(out) < 1 or max(out) > 10:
         raise typer.BadParameter(f"{value!r}: opinion counts must be between 1 and 10")
     return out
@@ -331,7 +333,9 @@ def train(
     metric = ("no labeled test items: label some with activelabel query --test" if acc is None
               else f"test accuracy {acc:.3f} (95% CI {lo:.3f}-{hi:.3f}, {result['test_labels']} test labels)")
     console.print(f"cycle {result['cycle']}: {result['labels_used']:,} training labels; {metric}; "
-                  f"next batch {result['batch']} items ({result['seconds']:.1f} s)")
+                  f"next batch {result['batch']} items"
+                  + (f", {result['routed']} of them for another opinion" if result.get("routed") else "")
+                  + f" ({result['seconds']:.1f} s)")
 
 
 @app.command()

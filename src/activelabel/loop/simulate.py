@@ -17,7 +17,7 @@ from joblib import Parallel, delayed
 from scipy import stats
 from sklearn.base import BaseEstimator, clone
 
-from activelabel.errors import InvalidParameterError
+from activelabel.errors import InvalidParameterError, SingleClassError
 from activelabel.loop.learner import ActiveLearner, CycleRecord, QueryContext, strategy_name
 from activelabel.models.loading import default_model
 from activelabel.stopping import DEFAULT_RULES, check_stopping
@@ -240,7 +240,13 @@ def simulate(X: ArrayLike, y: ArrayLike, *,
                   random_fraction=random_fraction, max_labels=max_labels, price_per_label=price_per_label)
     # Fail fast, in this process, on settings every run would reject (a seed set
     # larger than max_labels or than the pool, a batch larger than the pool, ...).
-    ActiveLearner(model, strategy=by_name[names[0]], **kwargs).start(X, y)
+    for seed in seed_list:  # and on a seed whose seed set holds one class: its first cycle could not train
+        learner = ActiveLearner(model, strategy=by_name[names[0]], random_state=seed, **kwargs)
+        learner.start(X, y)
+        held = np.unique(y[learner.seed_indices_])
+        if len(held) < 2:
+            raise SingleClassError(f"seed {seed}: the {len(learner.seed_indices_)}-item seed set holds only the class "
+                                   f"{held[0].item() if isinstance(held[0], np.generic) else held[0]!r}; a larger seed_size (--seed-size) gives it a second class")
     tasks = [delayed(ceiling_accuracy)(model, X, y, s, kwargs) for s in seed_list]
     tasks += [delayed(_run)(model, X, y, by_name[name], s, kwargs) for name in names for s in seed_list]
     done: dict[tuple[str, int], object] = {}

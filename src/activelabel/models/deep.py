@@ -29,6 +29,23 @@ __all__ = ["DeepClassifier", "mlp", "cnn", "mc_dropout", "ensemble", "DEEP_MODEL
 
 _IMAGE_SHAPES = {784: (1, 28, 28), 1024: (1, 32, 32), 3072: (3, 32, 32)}
 
+try:  # the layer that turns rows into images must live at module level: saved models are pickled
+    from torch import nn as _nn
+
+    class Images(_nn.Module):
+        """Flat rows to (n, channels, height, width); ``colour_last`` rows are raveled (height, width, colour),
+        as the pixels featurizer (and PIL) give them."""
+
+        def __init__(self, shape: tuple[int, int, int], colour_last: bool) -> None:
+            super().__init__()
+            self.shape, self.colour_last = tuple(shape), colour_last
+
+        def forward(self, x):
+            c, h, w = self.shape
+            return x.view(-1, h, w, c).permute(0, 3, 1, 2) if self.colour_last else x.view(-1, c, h, w)
+except ImportError:  # without the [torch] extra: _torch() says how to install it when a deep model is asked for
+    pass
+
 
 def _torch():
     try:
@@ -54,17 +71,9 @@ def _module(architecture: str, n_features: int, n_classes: int, hidden: int, dro
         raise ShapeMismatchError(f"the CNN takes 28 x 28 grey (784 features) or 32 x 32 images (1,024 grey, 3,072 "
                                  f"colour) unless image_shape is given; got {n_features} features")
     channels, height, width = shape
-    colour_last = channels == 3  # the pixels featurizer ravels (height, width, colour), as PIL gives them
-
-    class Images(nn.Module):
-        def forward(self, x):
-            if colour_last:
-                return x.view(-1, height, width, channels).permute(0, 3, 1, 2)
-            return x.view(-1, channels, height, width)
-
     flat = 64 * (height // 4) * (width // 4)
     return nn.Sequential(
-        Images(),
+        Images(shape, colour_last=channels == 3),
         nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, hidden), nn.ReLU(), nn.Dropout(dropout),
@@ -83,9 +92,9 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     mc_samples : int, default 20
     hidden, dropout, epochs, batch_size, lr, weight_decay
         The network and its training (AdamW, cross-entropy).
-    min_updates : int, default 300
+    min_updates : int, default 200
         At least this many optimizer steps, however few the labels (more epochs on a small labeled set: 30
-        epochs of 100 labels would be 60 steps, too few to learn anything).
+        epochs of 100 labels would be 60 steps, too few to learn anything; the CNNs below take 150).
     calibrate : bool, default True
         Fit a temperature on a held-out fifth of the labels (stratified), then train on them all.
     image_shape : (channels, height, width), optional
@@ -96,7 +105,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(self, architecture: str = "mlp", *, n_members: int = 1, mc_samples: int = 20, hidden: int = 128,
                  dropout: float = 0.3, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
-                 weight_decay: float = 1e-4, min_updates: int = 300, calibrate: bool = True,
+                 weight_decay: float = 1e-4, min_updates: int = 200, calibrate: bool = True,
                  image_shape: tuple[int, int, int] | None = None, random_state: int = 0) -> None:
         self.architecture = architecture
         self.n_members = n_members
@@ -249,17 +258,17 @@ def mlp() -> DeepClassifier:
 
 def cnn() -> DeepClassifier:
     """A small CNN for 28 x 28 grey or 32 x 32 images (MC dropout for the committee strategies)."""
-    return DeepClassifier("cnn", epochs=15)
+    return DeepClassifier("cnn", epochs=15, min_updates=150)
 
 
 def mc_dropout() -> DeepClassifier:
     """The CNN for images, scored by 20 passes with dropout on (BALD and the other committee strategies)."""
-    return DeepClassifier("cnn", epochs=15, mc_samples=20)
+    return DeepClassifier("cnn", epochs=15, mc_samples=20, min_updates=150)
 
 
 def ensemble() -> DeepClassifier:
     """A deep ensemble of 5 CNNs trained from different seeds."""
-    return DeepClassifier("cnn", epochs=15, n_members=5)
+    return DeepClassifier("cnn", epochs=15, n_members=5, min_updates=150)
 
 
 DEEP_MODELS = {"mlp": mlp, "cnn": cnn, "mc-dropout": mc_dropout, "ensemble": ensemble}

@@ -128,7 +128,7 @@ def _method(config_method: str, m: np.ndarray) -> str:
 def consensus(project: Project, events: pd.DataFrame, current: pd.DataFrame,
               cycles: list | None = None) -> tuple[str, pd.DataFrame]:
     """The project's aggregation method in effect and each labeled item's consensus: ``label`` and ``confidence``
-    (the posterior's top probability), indexed by item id.
+    (the posterior's top probability), and the ``method`` that made each label, indexed by item id.
 
     Answerers are people and, for answers imported without a name, their source file; each counts with their
     latest answer. With majority the labels are ``current``'s (ties to the most recent answer) and the
@@ -137,7 +137,8 @@ def consensus(project: Project, events: pd.DataFrame, current: pd.DataFrame,
     CROWDLAB's label and consensus quality; items labeled since, Dawid-Skene's until the next training.
     """
     labels = list(project.config.labels)
-    out = pd.DataFrame({"label": current["label"], "confidence": np.nan, "adjudicated": False}, index=current.index)
+    out = pd.DataFrame({"label": current["label"], "confidence": np.nan, "adjudicated": False, "method": "majority"},
+                       index=current.index)
     if events.empty or current.empty:
         return "majority", out
     latest, settled = repo.standing_answers(events)
@@ -151,13 +152,15 @@ def consensus(project: Project, events: pd.DataFrame, current: pd.DataFrame,
         result = dawid_skene(m, len(labels))
         out.loc[items, "label"] = np.asarray(labels, dtype=object)[result.labels]
         out.loc[items, "confidence"] = result.quality
+        out.loc[items, "method"] = "dawid_skene"
         if method == "crowdlab":
             judged = _crowdlab(m, items, labels, cycles or [])
             if judged is not None:
                 out.loc[judged.index, ["label", "confidence"]] = judged
+                out.loc[judged.index, "method"] = "crowdlab"
     if len(settled):
-        out.loc[settled.index, ["label", "confidence", "adjudicated"]] = \
-            pd.DataFrame({"label": settled, "confidence": 1.0, "adjudicated": True})
+        out.loc[settled.index, ["label", "confidence", "adjudicated", "method"]] = \
+            pd.DataFrame({"label": settled, "confidence": 1.0, "adjudicated": True, "method": "adjudicated"})
     return method, out
 
 

@@ -93,6 +93,7 @@ def status(project: Project, st: SimpleNamespace | None = None) -> dict:
             "test_labels": latest.test_labels, "strategy": latest.strategy},
         "curve": [{"cycle": c.model_version, "labels_used": c.labels_used, "accuracy": c.accuracy,
                    "accuracy_ci": [c.accuracy_low, c.accuracy_high], "test_labels": c.test_labels,
+                   "ece": (c.details or {}).get("ece"), "seconds": c.seconds,
                    "test_changed": changed, "at": c.created_at}
                   for c, changed in zip(good, _changes(good, test_sets))],
         "last_error": None if failed is None else {"at": failed.created_at, "error": failed.error},
@@ -151,8 +152,7 @@ def export(project: Project, path: str | Path, fmt: str | None = None) -> int:
         items["prediction"], items["confidence"] = pred
     else:
         items["prediction"], items["confidence"] = None, np.nan
-    items["aggregation"] = np.where(items["adjudicated"], "adjudicated",
-                                    np.where(items["label"].notna(), st.aggregation, None))
+    items["aggregation"] = items["method"]  # per item: with crowdlab, items no training judged are Dawid-Skene's
     items = items[~items["retired"].to_numpy()].reset_index(drop=True)
     model_version = st.cycles[-1].model_version if st.cycles else None
     return write_export(items, Path(path), fmt, labels=project.config.labels, model_version=model_version)

@@ -35,6 +35,7 @@ def state(project: Project) -> SimpleNamespace:
     method, agreed = consensus(project, events, current, history)
     items["label"] = items["id"].map(agreed["label"])
     items["consensus"] = items["id"].map(agreed["confidence"])
+    items["method"] = items["id"].map(agreed["method"]).where(items["label"].notna())
     items["adjudicated"] = items["id"].isin(agreed.index[agreed["adjudicated"].astype(bool)])
     items["n_votes"] = items["id"].map(current["n_votes"]).fillna(0).astype(int)
     return SimpleNamespace(items=items, events=events, issued=issued, skipped=skipped, cycles=history,

@@ -167,7 +167,9 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
         # published item can be served and the batch can close.
         gone = repo.settled_items(s, batch["item_ids"]) | queue.skipped_out(s, project.config.queue_settings())
         keep = [k for k, i in enumerate(batch["item_ids"]) if i not in gone]
-        again = [i for i in batch.get("relabel", []) if i not in repo.retired_or_out(s, batch.get("relabel", []))]
+        routed = batch.get("relabel", [])
+        # retired, out with a service, or adjudicated while the model trained: no more opinions
+        again = [i for i in routed if i not in repo.retired_or_out(s, routed) | repo.adjudicated(s, routed)]
         claims = queue.label_claims(s, again)
         core = sum(1 for k in keep if k < batch["size"])
         cycle_id = repo.add_cycle(
@@ -192,7 +194,7 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
                            need=need, size=core + len(again))
     return {"cycle": version, "labels_used": len(train), "test_labels": len(test),
             "accuracy": num(metrics.accuracy), "accuracy_ci": [num(v) for v in metrics.accuracy_ci],
-            "macro_f1": num(metrics.macro_f1), "ece": num(ece), "batch": core, "reserve": len(keep) - core,
+            "macro_f1": num(metrics.macro_f1), "ece": num(ece), "batch": core + len(again), "routed": len(again), "reserve": len(keep) - core,
             "seconds": time.perf_counter() - t0}
 
 
@@ -306,8 +308,9 @@ def relabel(project: Project, items: pd.DataFrame, pool: np.ndarray, proba: np.n
     for one, at most ``relabel_fraction`` of the batch, most worth first (an ActiveLab-style choice, Goh and
     Mueller 2023; scores from :mod:`activelabel.agreement.routing`).
 
-    Items with ``max_opinions`` opinions, an adjudicated label, or no active person left who has not answered
-    them (they could never get another opinion and would hold the batch open) are left as they are.
+    Items with ``max_opinions`` opinions, an adjudicated label, or no active annotator left who has not answered
+    them (admins count only in a project without annotators) are left as they are: they could never get
+    another opinion, and their places in the batch would be lost.
     """
     from activelabel.agreement.routing import relabel_scores, route
 
@@ -321,7 +324,7 @@ def relabel(project: Project, items: pd.DataFrame, pool: np.ndarray, proba: np.n
     if not len(candidates):
         return np.empty(0, dtype=np.intp)
     with project.store.session(readonly=True) as s:
-        people = repo.active_people(s)
+        people = repo.active_people(s, role="annotator") or repo.active_people(s)  # admins when nobody else labels
     answered = (events[events["annotator_id"].isin(people) & (events["answer"] != "retract")]
                 .groupby("item_id")["annotator_id"].nunique()) if len(events) else pd.Series(dtype=int)
     ids = items["id"].to_numpy()

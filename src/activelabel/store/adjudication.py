@@ -1,8 +1,9 @@
 """Adjudication: an admin settles a contested item; the label is final.
 
-An adjudication is an answer event like any other (append-only, undoable by
-the same means), with ``source = "adjudication"``: it is not one more opinion
-among the annotators' but the item's label, whatever the votes say.
+An adjudication is an answer event like any other (append-only), with
+``source = "adjudication"``: it is not one more opinion among the annotators'
+but the item's label, whatever the votes say. An admin changes it by
+adjudicating the item again (the latest decision stands).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, aliased
 
 from activelabel.errors import InvalidParameterError
 from activelabel.store.adjudication import SOURCE as ADJUDICATION
-from activelabel.store.schema import Annotation, Assignment, Batch, BatchItem, Item
+from activelabel.store.schema import Annotation, Annotator, Assignment, Batch, BatchItem, Item
 
 __all__ = ["QueueSettings", "Served", "lock_queue", "current_batch", "open_assignment",
            "serve_next", "heartbeat", "answer", "undo_last", "release_open_assignments", "batch_progress",
@@ -131,10 +131,15 @@ def _skips(item):
 
 
 def _mine(item, annotator_id, now: datetime):
-    """This annotator already answered ``item`` (label, skip or unsure) or holds it open."""
-    return (exists().where(Assignment.item_id == item, Assignment.annotator_id == annotator_id,
-                           or_(Assignment.outcome.in_(("label", "skip", "unsure")), _is_open(now)))
-            .correlate_except(Assignment))  # the item may come from two levels out (see batch_closed)
+    """This annotator already answered ``item`` (label, skip or unsure, in the app or in a file imported under
+    their name) or holds it open."""
+    in_app = (exists().where(Assignment.item_id == item, Assignment.annotator_id == annotator_id,
+                             or_(Assignment.outcome.in_(("label", "skip", "unsure")), _is_open(now)))
+              .correlate_except(Assignment))  # the item may come from two levels out (see batch_closed)
+    imported = (exists().where(Annotation.item_id == item, Annotation.annotator_id == annotator_id,
+                               Annotation.source != "web", Annotation.answer != "retract")
+                .correlate_except(Annotation))
+    return or_(in_app, imported)
 
 
 def _imported_label(item):
@@ -540,8 +545,10 @@ def annotator_progress(s: Session, annotator_id: int, since: datetime) -> dict:
 
 
 def _active_annotators(now: datetime, idle: timedelta):
-    """People labeling now: holding an open assignment, or answered within the idle time."""
-    return (select(Assignment.annotator_id).where(or_(_is_open(now), Assignment.answered_at >= now - idle))
+    """People labeling now: holding an open assignment, or answered within the idle time (not revoked since)."""
+    revoked = select(Annotator.id).where(Annotator.revoked_at.is_not(None))  # they can answer nothing more
+    return (select(Assignment.annotator_id).where(or_(_is_open(now), Assignment.answered_at >= now - idle),
+                                                  Assignment.annotator_id.not_in(revoked))
             .distinct())
 
 

@@ -286,10 +286,22 @@ def annotators_frame(s: Session) -> pd.DataFrame:
     return _frame(rows, ["id", "name", "role"])
 
 
-def active_people(s: Session) -> set[int]:
-    """Ids of the people who can log in and answer now: with a token, not revoked."""
-    return set(s.scalars(select(Annotator.id).where(Annotator.token_hash.is_not(None),
-                                                    Annotator.revoked_at.is_(None))))
+def active_people(s: Session, role: str | None = None) -> set[int]:
+    """Ids of the people who can log in and answer now (with a token, not revoked), of ``role`` if given."""
+    query = select(Annotator.id).where(Annotator.token_hash.is_not(None), Annotator.revoked_at.is_(None))
+    return set(s.scalars(query if role is None else query.where(Annotator.role == role)))
+
+
+def adjudicated(s: Session, item_ids: list[int]) -> set[int]:
+    """Which of ``item_ids`` an admin adjudicated (and the decision still stands)."""
+    from activelabel.store.adjudication import SOURCE
+
+    if not item_ids:
+        return set()
+    retracted = select(Annotation.retracts_id).where(Annotation.retracts_id.is_not(None))
+    return set(s.scalars(select(Annotation.item_id).where(Annotation.item_id.in_(item_ids),
+                                                          Annotation.source == SOURCE,
+                                                          Annotation.id.not_in(retracted))))
 
 
 def retired_times(s: Session) -> dict[int, object]:
