@@ -137,3 +137,17 @@ def test_an_image_project_trains_the_cnn_in_the_background_and_is_labeled_in_the
         assert len(cycles) >= 2 and cycles[-1].labels_used >= first["labels_used"] + 6
         assert type(joblib.load(folder / cycles[-1].model_path)["model"]).__name__ == "DeepClassifier"
         assert cycles[-1].details["ece"] is not None
+
+
+def test_simulate_takes_a_deep_model_by_name_and_reports_calibration(tmp_path):
+    import json
+
+    from helpers import run_cli
+
+    out = run_cli("simulate", "digits", "--model", "mlp", "-s", "bald", "--seeds", "1", "--budget", "60",
+                  "--batch-size", "20", "--seed-size", "20", "--jobs", "1", "--out", tmp_path)
+    assert out.returncode == 0, out.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert "DeepClassifier" in results["settings"]["model"]
+    ece = results["strategies"]["bald"]["curve"]["ece"]
+    assert len(ece) == 3 and all(0 <= v <= 1 for v in ece)

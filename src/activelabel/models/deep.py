@@ -153,7 +153,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         """Train ``n_members`` networks on all of (X, y); with ``calibrate``, first fit the temperature on a
         held-out fifth (networks trained on the rest, then discarded)."""
         self._check()
-        X = np.ascontiguousarray(X, dtype=np.float32)
+        X = np.require(X, np.float32, ["C", "W"])  # skorch hands it to PyTorch, which wants writable memory
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
         codes = codes.astype(np.int64)
         self.temperature_ = 1.0
@@ -211,7 +211,8 @@ def _passes(net: Any, X: np.ndarray, n: int, dropout: bool, chunk: int = 4096) -
     out = np.empty((n, len(X), len(net.classes_)), dtype=np.float32)
     with torch.no_grad():
         for i in range(0, len(X), chunk):
-            features = trunk(torch.from_numpy(X[i:i + chunk]))
+            # a read-only array (joblib's memory-mapped inputs) is copied: PyTorch wants writable memory
+            features = trunk(torch.from_numpy(np.require(X[i:i + chunk], requirements="W")))
             for k in range(n):
                 out[k, i:i + chunk] = head(features).numpy()
     net.module_.eval()
@@ -226,10 +227,11 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 def _held_out(codes: np.ndarray, seed: int) -> np.ndarray | None:
     """A stratified fifth of the labels for the temperature, or None when there are too few (fewer than 25
-    labels, or a class with fewer than 2)."""
+    labels, a class with fewer than 2, or fewer than one per class in a fifth)."""
     counts = np.bincount(codes)
-    if len(codes) < 25 or counts[counts > 0].min() < 2:
-        return None
+    present = int((counts > 0).sum())
+    if len(codes) < 25 or counts[counts > 0].min() < 2 or math.ceil(0.2 * len(codes)) < present:
+        return None  # a stratified fifth needs an item of every class
     from sklearn.model_selection import train_test_split
 
     rows = np.arange(len(codes))
