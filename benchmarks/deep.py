@@ -12,8 +12,8 @@ sms_spam: the default strategy with MiniLM sentence embeddings (384 dims) into t
 by SVD to 100 dims, as ``simulate --text-column`` does) into logistic regression, on the same seeds: final
 accuracy and labels to 99% of each one's own ceiling.
 
-Writes the stamped ``benchmarks/results/deep.json``; ``python benchmarks/readme_tables.py`` puts it in the
-README.
+Writes the stamped ``benchmarks/results/deep_images.json`` and ``deep_text.json`` (one per part, each with the
+stamp of its own run); ``python benchmarks/readme_tables.py`` puts them in the README.
 """
 
 from __future__ import annotations
@@ -97,18 +97,18 @@ def main() -> None:
     parser.add_argument("--sms-budget", type=int, default=600)
     args = parser.parse_args()
     console = Console()
-    results = {}
     if "fashion_mnist" in args.parts:
-        results["fashion_mnist"] = fashion(args.seeds, args.fashion_budget, console)
-        for name, r in results["fashion_mnist"]["methods"].items():
+        images = fashion(args.seeds, args.fashion_budget, console)
+        for name, r in images["methods"].items():
             console.print(f"fashion_mnist {name:14s} labels to 99% {r['labels_to_99']} "
                           f"(share of random {r['share_of_random_labels']}), AULC {r['aulc_mean']:.4f}")
+        console.print(f"written to {save('deep_images', images, peers=['torch', 'skorch'])}")
     if "sms_spam" in args.parts:
-        results["sms_spam"] = sms(args.seeds, args.sms_budget, console)
-        for name, r in results["sms_spam"]["methods"].items():
+        text = sms(args.seeds, args.sms_budget, console)
+        for name, r in text["methods"].items():
             console.print(f"sms_spam {name:30s} final {r['final_accuracy']:.4f}, ceiling {r['ceiling']:.4f}, "
                           f"labels to 99% {r['labels_to_99']}")
-    console.print(f"written to {save('deep', results, peers=['torch', 'skorch'])}")
+        console.print(f"written to {save('deep_text', text, peers=['torch', 'skorch'])}")
 
 
 if __name__ == "__main__":

@@ -166,8 +166,7 @@ def annotator_loop() -> str:
 
 
 def deep_text() -> str:
-    st, results = load("deep")
-    r = results["sms_spam"]
+    st, r = load("deep_text")
     rows = [[name, f"{m['final_accuracy']:.4f}", f"{m['ceiling']:.4f}", _f(m["labels_to_99"], ",.0f"),
              f"{m['aulc_mean']:.4f}", f"{m['seconds']:.0f}"] for name, m in r["methods"].items()]
     header = ["features + model", "final accuracy", "full-pool ceiling", "labels to 99% of own ceiling", "AULC",
