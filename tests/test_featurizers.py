@@ -11,11 +11,14 @@ from activelabel.project import init_project
 
 
 def test_embeddings_put_paraphrases_closer_than_unrelated_text():
-    """The bundled all-MiniLM-L6-v2 runs offline and gives meaningful 384-dim unit vectors."""
+    """The bundled all-MiniLM-L6-v2 runs offline and gives meaningful 384-dim unit vectors; the progress hears
+    the chunks."""
+    heard = []
     X = compute_features("embeddings", pd.DataFrame({"text": [
         "Win a free cruise, call now to claim your prize",
         "Claim your prize now: you have won a free holiday",
-        "Are we still meeting for lunch tomorrow?"]}))
+        "Are we still meeting for lunch tomorrow?"]}), progress=lambda done, total: heard.append((done, total)))
+    assert heard == [(3, 3)]
     assert X.shape == (3, 384) and X.dtype == np.float32
     assert np.allclose(np.linalg.norm(X, axis=1), 1, atol=1e-4)
     assert X[0] @ X[1] > X[0] @ X[2] + 0.2

