@@ -58,7 +58,7 @@ def _torch():
 
 
 def _module(architecture: str, n_features: int, n_classes: int, hidden: int, dropout: float,
-            image_shape: tuple[int, int, int] | None):
+            image_shape: tuple[int, int, int] | None, channels: tuple[int, int] = (32, 64)):
     """The network: logits from flat float32 rows (images are reshaped inside, so every layer above sees rows)."""
     torch = _torch()
     nn = torch.nn
@@ -70,12 +70,13 @@ def _module(architecture: str, n_features: int, n_classes: int, hidden: int, dro
     if shape is None or math.prod(shape) != n_features:
         raise ShapeMismatchError(f"the CNN takes 28 x 28 grey (784 features) or 32 x 32 images (1,024 grey, 3,072 "
                                  f"colour) unless image_shape is given; got {n_features} features")
-    channels, height, width = shape
-    flat = 64 * (height // 4) * (width // 4)
+    first, second = channels
+    colours, height, width = shape
+    flat = second * (height // 4) * (width // 4)
     return nn.Sequential(
-        Images(shape, colour_last=channels == 3),
-        nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        Images(shape, colour_last=colours == 3),
+        nn.Conv2d(colours, first, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(first, second, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Dropout(dropout), nn.Linear(flat, hidden), nn.ReLU(), nn.Dropout(dropout),
         nn.Linear(hidden, n_classes))
 
@@ -99,6 +100,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         Fit a temperature on a held-out fifth of the labels (stratified), then train on them all.
     image_shape : (channels, height, width), optional
         For the CNN; by default read from the feature count (784, 1,024 or 3,072).
+    channels : (int, int), default (32, 64)
+        The CNN's two convolution widths.
     random_state : int
         Seeds the weights, the batches and the dropout masks of ``sample_proba``.
     """
@@ -106,7 +109,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, architecture: str = "mlp", *, n_members: int = 1, mc_samples: int = 20, hidden: int = 128,
                  dropout: float = 0.3, epochs: int = 30, batch_size: int = 64, lr: float = 1e-3,
                  weight_decay: float = 1e-4, min_updates: int = 200, calibrate: bool = True,
-                 image_shape: tuple[int, int, int] | None = None, random_state: int = 0) -> None:
+                 image_shape: tuple[int, int, int] | None = None, channels: tuple[int, int] = (32, 64),
+                 random_state: int = 0) -> None:
         self.architecture = architecture
         self.n_members = n_members
         self.mc_samples = mc_samples
@@ -119,6 +123,7 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         self.min_updates = min_updates
         self.calibrate = calibrate
         self.image_shape = image_shape
+        self.channels = channels
         self.random_state = random_state
 
     # -- fitting --------------------------------------------------------------
@@ -142,7 +147,8 @@ class DeepClassifier(ClassifierMixin, BaseEstimator):
         batch = min(self.batch_size, len(X))
         epochs = max(self.epochs, math.ceil(self.min_updates / math.ceil(len(X) / batch)))
         net = NeuralNetClassifier(
-            _module(self.architecture, X.shape[1], len(self.classes_), self.hidden, self.dropout, self.image_shape),
+            _module(self.architecture, X.shape[1], len(self.classes_), self.hidden, self.dropout, self.image_shape,
+                    tuple(self.channels)),
             criterion=torch.nn.CrossEntropyLoss, optimizer=torch.optim.AdamW, lr=self.lr,
             optimizer__weight_decay=self.weight_decay, max_epochs=epochs,
             batch_size=batch, train_split=None, iterator_train__shuffle=True,
