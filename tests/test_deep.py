@@ -151,3 +151,56 @@ def test_simulate_takes_a_deep_model_by_name_and_reports_calibration(tmp_path):
     assert "DeepClassifier" in results["settings"]["model"]
     ece = results["strategies"]["bald"]["curve"]["ece"]
     assert len(ece) == 3 and all(0 <= v <= 1 for v in ece)
+
+
+def test_images_take_embeddings_from_a_torchscript_model_the_user_supplies(tmp_path):
+    """A tiny TorchScript model (mean colour and brightness spread per image, input 16 x 16) makes the features
+    of an image project; a new model file makes new features; a broken one is one line."""
+    import pandas as pd
+    import torch
+    from PIL import Image
+
+    from activelabel.project import Project, init_project
+    from helpers import one_line_error, run_cli
+
+    class Tiny(torch.nn.Module):
+        input_size: int
+
+        def __init__(self):
+            super().__init__()
+            self.input_size = 16
+
+        def forward(self, x):
+            assert x.shape[1:] == (3, 16, 16)
+            return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
+
+    torch.jit.script(Tiny()).save(str(tmp_path / "tiny.pt"))
+    (tmp_path / "imgs").mkdir()
+    rng = np.random.default_rng(0)
+    labels = []
+    for i in range(30):
+        dark = i % 2 == 0
+        pixels = rng.integers(0, 100, (20, 20, 3)) + (0 if dark else 150)
+        Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+        labels.append("dark" if dark else "light")
+    pd.DataFrame({"f": [f"imgs/{i}.png" for i in range(30)], "label": labels}).to_csv(tmp_path / "i.csv", index=False)
+    folder = tmp_path / "proj"
+    init_project(folder, ["dark", "light"]).close()
+    out = run_cli("import", folder, tmp_path / "i.csv", "--image-column", "f", "--label-column", "label",
+                  "--image-model", tmp_path / "tiny.pt", "--test-size", "6")
+    assert out.returncode == 0, out.stderr
+    with Project.open(folder) as p:
+        assert p.config.featurizer == f"torchscript:{(tmp_path / 'tiny.pt').resolve()}"
+        result = p.train()
+        from activelabel.project.features import item_features
+
+        X = item_features(p, p.state().items)
+    assert X.shape == (30, 6) and result["accuracy"] == 1.0  # brightness separates them
+    assert np.allclose(X[0, :3], np.asarray(Image.open(tmp_path / "imgs" / "0.png").convert("RGB").resize((16, 16)),
+                                            dtype=np.float32).mean(axis=(0, 1)) / 255, atol=1e-5)
+    (tmp_path / "tiny.pt").write_bytes(b"not a model")
+    with Project.open(folder) as p:
+        with pytest.raises(InvalidParameterError, match="cannot load the TorchScript image model"):
+            item_features(p, p.state().items)
+    one_line_error(run_cli("import", folder, tmp_path / "i.csv", "--image-column", "f", "--image-model",
+                           tmp_path / "none.pt"), "--image-model", "no such file")

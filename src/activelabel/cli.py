@@ -282,9 +282,16 @@ def import_(
     embedding_column: Annotated[str | None, typer.Option(help="Column of precomputed embedding vectors to use as features.")] = None,
     test_size: Annotated[float | None, typer.Option(help="Held-out test items: a fraction (<1) or a count; default the smaller of 500 and 10%.")] = None,
     features: Annotated[str | None, typer.Option(help="Text features: tfidf (default) or embeddings (needs the [embeddings] extra).")] = None,
+    image_model: Annotated[Path | None, typer.Option(help="Images: embeddings from this TorchScript model file (needs the [torch] extra) instead of 32x32 pixels.")] = None,
 ) -> None:
     """Import items; re-importing the same file adds nothing. All or nothing."""
     size = _share_or_count(test_size)
+    if image_model is not None:
+        if features:
+            fail("activelabel import: give --features or --image-model, not both", code=2)
+        if not image_model.is_file():
+            fail(f"activelabel import: --image-model {image_model}: no such file", code=2)
+        features = f"torchscript:{image_model.resolve()}"
     with _project(folder, f"importing {file}") as (project, _):
         counts = project.import_items(
             file, text_column=text_column, image_column=image_column,

@@ -3,7 +3,8 @@
 Text: TF-IDF reduced by truncated SVD (the default), or sentence embeddings
 from the bundled all-MiniLM-L6-v2 model (extra ``[embeddings]``, runs
 offline on the CPU). Table rows: numbers imputed and scaled, categories
-one-hot. Images: raw pixels of a 32 x 32 RGB thumbnail, for now.
+one-hot. Images: raw pixels of a 32 x 32 RGB thumbnail (the CNN's input), or
+embeddings from a TorchScript model the user supplies (``torchscript:PATH``).
 Precomputed embeddings given at import are stored as they are.
 
 TF-IDF and table features depend on the whole collection (vocabulary,
@@ -22,23 +23,26 @@ import shutil
 import zipfile
 import zlib
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from activelabel.errors import InvalidParameterError, MissingImageError, NonNumericColumnError
+from activelabel.errors import InvalidParameterError, MissingImageError, NonNumericColumnError, ShapeMismatchError
 
 __all__ = ["FEATURIZERS", "featurizer_version", "compute_features", "FeatureCache", "image_pixels",
-           "text_embeddings", "table_features", "featurize_text", "featurize_table"]
+           "image_embeddings", "text_embeddings", "table_features", "featurize_text", "featurize_table"]
 
-FEATURIZERS = ("tfidf", "embeddings", "table", "pixels", "precomputed")
+FEATURIZERS = ("tfidf", "embeddings", "table", "pixels", "precomputed", "torchscript")
 _VERSION = 1  # bump when a featurizer's output changes, so old caches are not reused
 _THUMB = 32
 
 
 def featurizer_version(name: str, items: pd.DataFrame) -> str:
     """The cache key of a featurizer over these items (ids ``id``, content hashes ``content_hash``)."""
+    if name.startswith("torchscript:"):  # the model file's content is part of the key: a new model, new features
+        return f"torchscript-v{_VERSION}-{_file_digest(name.partition(':')[2])}"
     if name not in FEATURIZERS:
         raise InvalidParameterError(f"unknown featurizer {name!r}; known: {', '.join(FEATURIZERS)}")
     if name in ("tfidf", "table"):
@@ -61,6 +65,8 @@ def compute_features(name: str, items: pd.DataFrame,
         X = table_features(items["data"].tolist())
     elif name == "pixels":
         X = image_pixels(items["image"].tolist())
+    elif name.startswith("torchscript:"):
+        X = image_embeddings(items["image"].tolist(), name.partition(":")[2], progress=progress)
     else:
         raise InvalidParameterError(f"featurizer {name!r} cannot compute features (precomputed ones are imported)")
     return np.ascontiguousarray(X, dtype=np.float32)
@@ -116,6 +122,71 @@ def image_pixels(paths: Sequence[str]) -> np.ndarray:
             raise MissingImageError(f"{path}: cannot read the image: {error}") from None
         out[i] = np.asarray(thumb, dtype=np.float32).ravel() / 255.0
     return out
+
+
+@lru_cache(maxsize=8)
+def _digest_of(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.blake2b(digest_size=8)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_digest(path: str) -> str:
+    """A short digest of a file's content (read again only when its size or time changes)."""
+    try:
+        st = Path(path).stat()
+    except OSError as error:
+        raise InvalidParameterError(f"cannot read the image model {path}: {error.strerror or error}") from None
+    return _digest_of(path, st.st_size, st.st_mtime_ns)
+
+
+def image_embeddings(paths: Sequence[str], model_path: str, batch_size: int = 64,
+                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Image embeddings from a TorchScript model the user supplies (extra ``[torch]``), ``batch_size`` images at
+    a time, each batch reported to ``progress(done, total)``.
+
+    The model takes a float tensor (n, 3, size, size) of RGB values in [0, 1], ``size`` being its integer
+    attribute ``input_size`` if it has one, else 224, and returns (n, d) vectors (extra dimensions of 1 are
+    dropped). Normalization is the model's own business: wrap a backbone so it normalizes as it was trained.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        import torch
+    except ImportError:
+        raise InvalidParameterError("image models need PyTorch: pip install 'activelabel[torch]'") from None
+    try:
+        model = torch.jit.load(model_path, map_location="cpu").eval()
+    except (OSError, RuntimeError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InvalidParameterError(f"cannot load the TorchScript image model {model_path}: {first}") from None
+    size = getattr(model, "input_size", 224)
+    size = size if isinstance(size, int) and 8 <= size <= 1024 else 224
+    parts = []
+    for start in range(0, len(paths), batch_size):
+        batch = np.empty((min(batch_size, len(paths) - start), 3, size, size), dtype=np.float32)
+        for k, path in enumerate(paths[start:start + batch_size]):
+            try:
+                with Image.open(path) as image:
+                    rgb = image.convert("RGB").resize((size, size))
+            except (OSError, UnidentifiedImageError) as error:
+                raise MissingImageError(f"{path}: cannot read the image: {error}") from None
+            batch[k] = np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0
+        with torch.no_grad():
+            try:
+                out = model(torch.from_numpy(batch))
+            except RuntimeError as error:
+                raise InvalidParameterError(f"the image model {model_path} failed on a batch of shape "
+                                            f"{tuple(batch.shape)}: {str(error).strip().splitlines()[0]}") from None
+        out = np.asarray(out.detach().numpy(), dtype=np.float32).reshape(len(batch), -1)
+        parts.append(out)
+        if progress is not None:
+            progress(start + len(batch), len(paths))
+    if len({p.shape[1] for p in parts}) > 1:
+        raise ShapeMismatchError(f"the image model {model_path} returned vectors of different lengths")
+    return np.vstack(parts) if parts else np.empty((0, 0), dtype=np.float32)
 
 
 class FeatureCache:

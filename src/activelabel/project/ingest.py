@@ -95,6 +95,8 @@ def import_items(project: Project, path: str | Path, *, text_column: str | None 
         _check_name(embedding_column, "precomputed:", ItemVector.featurizer, f"{records.path}: embedding column name")
     if label_column:
         _check_name(records.path.name, _SOURCE, Annotation.source, f"{records.path}: file name")
+    if chosen.startswith("torchscript:") and kind != "image":
+        raise InvalidParameterError("an image model (--image-model) makes features of images: give --image-column")
     if project.config.featurizer and chosen != project.config.featurizer:
         raise InvalidParameterError(f"this project's items use the {project.config.featurizer!r} features; "
                                     f"this import would need {chosen!r}")
