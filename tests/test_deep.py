@@ -174,7 +174,8 @@ def test_images_take_embeddings_from_a_torchscript_model_the_user_supplies(tmp_p
             assert x.shape[1:] == (3, 16, 16)
             return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)
 
-    torch.jit.script(Tiny()).save(str(tmp_path / "tiny.pt"))
+    with pytest.warns(DeprecationWarning):  # TorchScript is deprecated in PyTorch 2.13, and still what users have
+        torch.jit.script(Tiny()).save(str(tmp_path / "tiny.pt"))
     (tmp_path / "imgs").mkdir()
     rng = np.random.default_rng(0)
     labels = []

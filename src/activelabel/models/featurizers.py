@@ -157,8 +157,12 @@ def image_embeddings(paths: Sequence[str], model_path: str, batch_size: int = 64
         import torch
     except ImportError:
         raise InvalidParameterError("image models need PyTorch: pip install 'activelabel[torch]'") from None
+    import warnings
+
     try:
-        model = torch.jit.load(model_path, map_location="cpu").eval()
+        with warnings.catch_warnings():  # PyTorch 2.13 deprecates TorchScript; the README says so once
+            warnings.simplefilter("ignore", DeprecationWarning)
+            model = torch.jit.load(model_path, map_location="cpu").eval()
     except (OSError, RuntimeError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InvalidParameterError(f"cannot load the TorchScript image model {model_path}: {first}") from None
