@@ -205,3 +205,58 @@ def test_images_take_embeddings_from_a_torchscript_model_the_user_supplies(tmp_p
             item_features(p, p.state().items)
     one_line_error(run_cli("import", folder, tmp_path / "i.csv", "--image-column", "f", "--image-model",
                            tmp_path / "none.pt"), "--image-model", "no such file")
+
+
+BROKEN_MODELS = {  # forward's body, the one line it must give
+    "raises": ("raise RuntimeError('boom from model')", "failed on a batch of shape (4, 3, 16, 16): "),
+    "one_row": ("return x.mean(dim=(2, 3))[:1]", "returned shape (1, 3) for 4 images"),
+    "images": ("return x", "returned shape (4, 3, 16, 16) for 4 images"),
+    "nan": ("return x.mean(dim=(2, 3)) * float('nan')", "non-finite values (NaN or inf) for "),
+}
+
+
+@pytest.mark.parametrize("kind", list(BROKEN_MODELS))
+def test_a_broken_image_model_is_one_line_naming_it(tmp_path, kind):
+    import textwrap
+
+    import pandas as pd
+    import torch
+    from PIL import Image
+
+    from activelabel.models.featurizers import compute_features
+
+    body, message = BROKEN_MODELS[kind]
+    source = textwrap.dedent(f"""
+        import torch
+        class Broken(torch.nn.Module):
+            input_size: int
+            def __init__(self):
+                super().__init__()
+                self.input_size = 16
+            def forward(self, x):
+                {body}
+        """)
+    (tmp_path / "broken.py").write_text(source)  # TorchScript reads the class's source from its file
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"broken_{kind}", tmp_path / "broken.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.warns(DeprecationWarning):
+        torch.jit.script(module.Broken()).save(str(tmp_path / "broken.pt"))
+    paths = []
+    for i in range(4):
+        Image.new("RGB", (20, 20), (40 * i, 0, 0)).save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
+    with pytest.raises((InvalidParameterError, ShapeMismatchError)) as caught:
+        compute_features(f"torchscript:{tmp_path / 'broken.pt'}", pd.DataFrame({"image": paths}))
+    text = str(caught.value)
+    assert message in text and str(tmp_path / "broken.pt") in text and "\n" not in text, text
+
+
+def test_a_model_name_with_a_typo_is_named_with_the_known_ones():
+    from activelabel.errors import ModelImportError
+    from activelabel.models.loading import load_model
+
+    with pytest.raises(ModelImportError, match="unknown model 'mpl'; give one of mlp, cnn, mc-dropout, ensemble"):
+        load_model("mpl")

@@ -110,7 +110,7 @@ def simulate(
     text_column: Annotated[str | None, typer.Option(help="Column of text (TF-IDF features).")] = None,
     feature_columns: Annotated[str | None, typer.Option(help="Comma-separated feature columns (default: all but the label).")] = None,
     strategies: Annotated[list[str], typer.Option("--strategies", "--strategy", "-s", help="Strategies to compare with random (repeat or comma-separate).")] = ["default"],  # noqa: B006
-    model: Annotated[str | None, typer.Option(help="scikit-learn classifier import path, or mlp, cnn, mc-dropout, ensemble (PyTorch, extra [torch]; default: scaled logistic regression).")] = None,
+    model: Annotated[str | None, typer.Option(help="scikit-learn classifier import path, or mlp, cnn, mc-dropout, ensemble (PyTorch, extra \\[torch]; default: scaled logistic regression).")] = None,
     seeds: Annotated[int, typer.Option(min=1, max=10_000, help="Seeds per strategy.")] = 10,
     batch_size: Annotated[int, typer.Option(min=1, help="Items labeled per cycle.")] = 20,
     seed_size: Annotated[int, typer.Option(min=2, help="Random seed set size.")] = 20,
@@ -176,6 +176,7 @@ def simulate(
     if crowd is not None:
         summary["annotators"] = crowd.summary()
         summary["annotator_settings"] = dict(crowd.settings, ceiling=float(np.mean(crowd.ceilings)))
+    summary["settings"]["model_name"] = model or "default"  # the name given (mlp, ensemble, an import path)
     summary["data"] = {"source": data, "name": labeled.name, "items": int(len(labeled.y)),
                        "classes": int(len(np.unique(labeled.y))), "features": labeled.features}
     if not as_json:
@@ -281,8 +282,8 @@ def import_(
     label_column: Annotated[str | None, typer.Option(help="Column of labels already known (empty: unknown).")] = None,
     embedding_column: Annotated[str | None, typer.Option(help="Column of precomputed embedding vectors to use as features.")] = None,
     test_size: Annotated[float | None, typer.Option(help="Held-out test items: a fraction (<1) or a count; default the smaller of 500 and 10%.")] = None,
-    features: Annotated[str | None, typer.Option(help="Text features: tfidf (default) or embeddings (needs the [embeddings] extra).")] = None,
-    image_model: Annotated[Path | None, typer.Option(help="Images: embeddings from this TorchScript model file (needs the [torch] extra) instead of 32x32 pixels.")] = None,
+    features: Annotated[str | None, typer.Option(help="Text features: tfidf (default) or embeddings (needs the \\[embeddings] extra).")] = None,
+    image_model: Annotated[Path | None, typer.Option(help="Images: embeddings from this TorchScript model file (needs the \\[torch] extra) instead of 32x32 pixels.")] = None,
 ) -> None:
     """Import items; re-importing the same file adds nothing. All or nothing."""
     size = _share_or_count(test_size)

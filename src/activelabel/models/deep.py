@@ -68,8 +68,9 @@ def _module(architecture: str, n_features: int, n_classes: int, hidden: int, dro
                              nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes))
     shape = image_shape or _IMAGE_SHAPES.get(n_features)
     if shape is None or math.prod(shape) != n_features:
-        raise ShapeMismatchError(f"the CNN takes 28 x 28 grey (784 features) or 32 x 32 images (1,024 grey, 3,072 "
-                                 f"colour) unless image_shape is given; got {n_features} features")
+        raise ShapeMismatchError(f"the CNN takes images: 28 x 28 grey (784 features) or 32 x 32 (1,024 grey, 3,072 "
+                                 f"colour, the pixels of an image project); got {n_features} features: use mlp "
+                                 "for other features")
     first, second = channels
     colours, height, width = shape
     flat = second * (height // 4) * (width // 4)

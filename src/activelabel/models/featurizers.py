@@ -167,7 +167,9 @@ def image_embeddings(paths: Sequence[str], model_path: str, batch_size: int = 64
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InvalidParameterError(f"cannot load the TorchScript image model {model_path}: {first}") from None
     size = getattr(model, "input_size", 224)
-    size = size if isinstance(size, int) and 8 <= size <= 1024 else 224
+    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 1024:
+        raise InvalidParameterError(f"the image model {model_path} has input_size {size!r}: it must be a whole "
+                                    "number of pixels from 8 to 1,024 (or absent: 224)")
     parts = []
     for start in range(0, len(paths), batch_size):
         batch = np.empty((min(batch_size, len(paths) - start), 3, size, size), dtype=np.float32)
@@ -181,16 +183,37 @@ def image_embeddings(paths: Sequence[str], model_path: str, batch_size: int = 64
         with torch.no_grad():
             try:
                 out = model(torch.from_numpy(batch))
-            except RuntimeError as error:
+            except Exception as error:  # the user's code: TorchScript raises torch.jit.Error, not RuntimeError
+                lines = [line for line in str(error).strip().splitlines() if line.strip()]
                 raise InvalidParameterError(f"the image model {model_path} failed on a batch of shape "
-                                            f"{tuple(batch.shape)}: {str(error).strip().splitlines()[0]}") from None
-        out = np.asarray(out.detach().numpy(), dtype=np.float32).reshape(len(batch), -1)
-        parts.append(out)
+                                            f"{tuple(batch.shape)}: {lines[-1] if lines else type(error).__name__}") \
+                    from None
+        parts.append(_vectors_of(out, len(batch), model_path, paths[start:start + batch_size]))
         if progress is not None:
             progress(start + len(batch), len(paths))
     if len({p.shape[1] for p in parts}) > 1:
         raise ShapeMismatchError(f"the image model {model_path} returned vectors of different lengths")
     return np.vstack(parts) if parts else np.empty((0, 0), dtype=np.float32)
+
+
+def _vectors_of(out, n: int, model_path: str, paths: Sequence[str]) -> np.ndarray:
+    """The model's output for ``n`` images as an (n, d) float32 matrix, or one line saying what is wrong."""
+    import torch
+
+    if not isinstance(out, torch.Tensor):
+        raise ShapeMismatchError(f"the image model {model_path} returned a {type(out).__name__}, not a tensor of "
+                                 f"shape (n, d)")
+    shape = tuple(out.shape)
+    kept = [d for d in shape[1:] if d != 1]
+    if not shape or shape[0] != n or len(kept) > 1:
+        raise ShapeMismatchError(f"the image model {model_path} returned shape {shape} for {n} images; it must "
+                                 f"return (n, d) vectors, one row per image")
+    X = np.asarray(out.detach().numpy(), dtype=np.float32).reshape(n, -1)
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        raise InvalidParameterError(f"the image model {model_path} returned non-finite values (NaN or inf) for "
+                                    f"{paths[int(np.argmax(bad))]}")
+    return X
 
 
 class FeatureCache:

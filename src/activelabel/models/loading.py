@@ -25,6 +25,9 @@ def load_model(path: str | None) -> Any:
         from activelabel.models.deep import DEEP_MODELS
 
         return DEEP_MODELS[path]()
+    if "." not in path and ":" not in path:  # a name, not an import path: a typo of one of ours, most likely
+        raise ModelImportError(f"unknown model {path!r}; give one of {', '.join(DEEP_NAMES)} or an import path "
+                               "such as sklearn.linear_model.LogisticRegression")
     module_name, _, attr = path.replace(":", ".").rpartition(".")
     try:
         factory = getattr(import_module(module_name), attr)
