@@ -175,7 +175,7 @@ def test_unknown_label_in_import_labels(tmp_path, project_with_items):
     assert snapshot(project_with_items) == before
 
 
-def test_missing_image_file(tmp_path):
+def test_missing_or_unreadable_image_file(tmp_path):
     proj = tmp_path / "proj"
     ok(run_cli("init", proj, "--labels", "cat,dog"))
     (tmp_path / "img").mkdir()
@@ -184,6 +184,10 @@ def test_missing_image_file(tmp_path):
     before = snapshot(proj)
     one_line_error(run_cli("import", proj, tmp_path / "img" / "items.csv", "--image-column", "path"),
                    "items.csv: line 3: image file 'b.png' not found")
+    assert snapshot(proj) == before
+    (tmp_path / "img" / "b.png").write_text("garbage, not a picture")  # a file that is there but no image
+    one_line_error(run_cli("import", proj, tmp_path / "img" / "items.csv", "--image-column", "path"),
+                   "items.csv: line 3: image file 'b.png' is not an image that can be read")
     assert snapshot(proj) == before
 
 

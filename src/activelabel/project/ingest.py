@@ -281,6 +281,20 @@ def _check_fits(project: Project, s, records: Records, kind: str, column: str, f
                                      f"{X.shape[1]} numbers; this project's vectors have {dim}")
 
 
+def _check_image(data: bytes, where: str) -> None:
+    """Refuse a file no image reader recognizes (its header only: cheap), before it is stored and fails every
+    later training."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)):
+            pass
+    except (UnidentifiedImageError, OSError) as error:
+        raise MissingImageError(f"{where} is not an image that can be read ({error})") from None
+
+
 def _check_table(records: Records, columns: list[str]) -> None:
     """Table feature columns hold plain values: no nested objects or lists, no infinity (NaN is imputed)."""
     for c in columns:
@@ -488,6 +502,7 @@ def _payloads(records: Records, kind: str, text_column, image_column, feature_co
                 raise MissingImageError(f"{records.where(i)}: image file {str(value)!r} not found (looked in {base})")
             paths.append(str(p))
             digests.append(p.read_bytes())
+            _check_image(digests[-1], f"{records.where(i)}: image file {str(value)!r}")
         out["image"] = paths
         out["content_hash"] = _hash(digests)
     else:
