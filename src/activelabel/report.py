@@ -22,6 +22,16 @@ def _fmt(value, spec: str = ".3f", none: str = "not reached") -> str:
     return format(value, spec)
 
 
+def _save(fig, paths: dict[str, Path], out: Path, name: str) -> None:
+    """Lay out, write ``out/<name>.png`` into ``paths`` and free the figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    paths[name] = out / f"{name}.png"
+    fig.savefig(paths[name], dpi=110)
+    plt.close(fig)
+
+
 def _plots(summary: dict, out: Path, title: str) -> dict[str, Path]:
     import matplotlib
 
@@ -47,10 +57,7 @@ def _plots(summary: dict, out: Path, title: str) -> dict[str, Path]:
     ax.set(xlabel="training labels", ylabel="test accuracy", title=f"{title}: learning curves (95% band)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths["learning_curves"] = out / "learning_curves.png"
-    fig.savefig(paths["learning_curves"], dpi=110)
-    plt.close(fig)
+    _save(fig, paths, out, "learning_curves")
 
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(strategies) + 1.5))
     names = list(strategies)
@@ -61,10 +68,7 @@ def _plots(summary: dict, out: Path, title: str) -> dict[str, Path]:
     ax.set_yticks(range(len(names)), names)
     ax.set(xlabel="normalized AULC (per seed; bar = mean)", title=f"{title}: area under the learning curve")
     ax.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
-    paths["aulc"] = out / "aulc.png"
-    fig.savefig(paths["aulc"], dpi=110)
-    plt.close(fig)
+    _save(fig, paths, out, "aulc")
 
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(strategies) + 1.5))
     budget = summary["settings"]["max_labels"]
@@ -77,10 +81,7 @@ def _plots(summary: dict, out: Path, title: str) -> dict[str, Path]:
                 " not reached" if v is None else f" {v:.0f}", va="center", fontsize=8)
     ax.set_yticks(range(len(names)), names)
     ax.set(xlabel="training labels (median over seeds)", title=f"{title}: labels to reach 99% of full-pool accuracy")
-    fig.tight_layout()
-    paths["labels_to_99"] = out / "labels_to_99.png"
-    fig.savefig(paths["labels_to_99"], dpi=110)
-    plt.close(fig)
+    _save(fig, paths, out, "labels_to_99")
 
     if summary.get("annotators"):
         fig, ax = plt.subplots(figsize=(8, 5))
@@ -99,10 +100,7 @@ def _plots(summary: dict, out: Path, title: str) -> dict[str, Path]:
                title=f"{title}: noisy annotators, at equal money (mean over seeds)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        paths["annotators"] = out / "annotators.png"
-        fig.savefig(paths["annotators"], dpi=110)
-        plt.close(fig)
+        _save(fig, paths, out, "annotators")
     return paths
 
 

@@ -34,7 +34,7 @@ from sklearn.base import BaseEstimator
 from activelabel.agreement import MISSING, aggregate, noisy_labels, relabel_scores, route
 from activelabel.errors import InvalidParameterError, SingleClassError
 from activelabel.loop.learner import ActiveLearner
-from activelabel.loop.simulate import ceiling_accuracy, normalized_aulc
+from activelabel.loop.simulate import ceiling_accuracy, median_or_none, normalized_aulc
 from activelabel.models import out_of_fold_proba, predict_proba_aligned
 from activelabel.models.loading import default_model
 
@@ -118,7 +118,7 @@ class CrowdResult:
                 "label_accuracy_per_seed": _listed(label_acc),
                 "aulc_mean": _mean(aulc),
                 "aulc_per_seed": _listed(aulc),
-                "money_to_99": _median([v for v, good in zip(to99, ok) if good]) if ok.any() else None,
+                "money_to_99": median_or_none([v for v, good in zip(to99, ok) if good]) if ok.any() else None,
                 "money_to_99_per_seed": to99,
                 "final_accuracy": _mean(_last(runs, "accuracy")),
                 "items_labeled": _mean(_last(runs, "items")),
@@ -144,12 +144,6 @@ def _mean(values: np.ndarray) -> float | None:
 
 def _listed(values: np.ndarray) -> list[float | None]:
     return [None if np.isnan(v) else float(v) for v in values]
-
-
-def _median(values: list[float | None]) -> float | None:
-    """Median where a miss counts as infinitely dear; None when that median is a miss."""
-    m = float(np.median([np.inf if v is None else v for v in values]))
-    return None if np.isinf(m) else m
 
 
 def _wilcoxon(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -230,6 +224,8 @@ def _cycles(model, X, codes, plan, seed, accuracies, opt) -> dict[str, np.ndarra
             out[key].append(value)
         if record.stop or money + B * price > opt["max_money"] + 1e-9:
             break
+        if per_item is not None and method != "crowdlab":
+            continue  # only CROWDLAB and routing weigh the model's view of the labels
         proba = predict_proba_aligned(learner.model_, X, np.arange(k))
         judged = out_of_fold_proba(model, X[rows], consensus.labels, np.arange(k), seed)
         if judged is not None:  # else (a class with one item) the model's own, in-sample

@@ -22,7 +22,7 @@ from activelabel.loop.learner import ActiveLearner, CycleRecord, QueryContext, s
 from activelabel.models.loading import default_model
 from activelabel.stopping import DEFAULT_RULES, check_stopping
 
-__all__ = ["Curve", "SimulationResult", "simulate", "normalized_aulc"]
+__all__ = ["Curve", "SimulationResult", "simulate", "normalized_aulc", "median_or_none"]
 
 
 def normalized_aulc(labels: ArrayLike, accuracy: ArrayLike) -> float:
@@ -50,8 +50,8 @@ class Curve:
     high: np.ndarray
 
 
-def _median_or_none(values: list[float | None]) -> float | None:
-    """Median where a missing value counts as infinitely many labels; None when that median is infinite."""
+def median_or_none(values: list[float | None]) -> float | None:
+    """Median where a missing value (never reached) counts as infinite; None when that median is infinite."""
     m = float(np.median([np.inf if v is None else v for v in values]))
     return None if np.isinf(m) else m
 
@@ -108,7 +108,7 @@ class SimulationResult:
         for history, ceiling in zip(self.histories[strategy], self.ceilings):
             hit = [r.labels_used for r in history if r.accuracy >= fraction * ceiling - 1e-12]
             per_seed.append(hit[0] if hit else None)
-        return _median_or_none(per_seed)
+        return median_or_none(per_seed)
 
     def saving_vs_random(self, strategy: str, fraction: float) -> float | None:
         """Share of random's labels saved to reach ``fraction`` of the ceiling (None if either misses)."""
@@ -134,7 +134,7 @@ class SimulationResult:
             hit = [p for p in points if p is not None]
             out[rule.name] = {
                 "stopped_in_seeds": len(hit),
-                "labels": _median_or_none([None if p is None else p.labels_used for p in points]),
+                "labels": median_or_none([None if p is None else p.labels_used for p in points]),
                 "accuracy": float(np.mean([p.accuracy for p in hit])) if hit else None,
                 "money_spent": float(np.mean([p.money_spent for p in hit])) if hit else None,
             }

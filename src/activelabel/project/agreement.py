@@ -72,16 +72,16 @@ def agreement_report(project: Project, st: SimpleNamespace | None = None) -> dic
 
     The consensus is Dawid-Skene once every person shares ``MIN_OVERLAP`` items with others, majority vote before.
     """
+    from activelabel.project.state import state
+
     labels = list(project.config.labels)
+    st = state(project) if st is None else st  # one snapshot for the matrix and, with crowdlab, the labels
     m, items, people = label_matrix(project, st)
     k = len(labels)
     multi = (m != MISSING).sum(axis=1) >= 2 if m.size else np.zeros(0, dtype=bool)
     shared = ((m != MISSING) & multi[:, None]).sum(axis=0) if m.size else np.zeros(0, dtype=int)
     method = _method(project.config.aggregation, m) if m.size else "majority"
     if method == "crowdlab" and m.size:  # the project's own labels: people and the model's out-of-fold view
-        from activelabel.project.state import state
-
-        st = state(project) if st is None else st
         current = st.items.set_index("id")["label"].reindex(items).map({c: i for i, c in enumerate(labels)})
         agreed = current.fillna(MISSING).to_numpy(np.int64)
     else:
