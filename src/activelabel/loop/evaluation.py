@@ -1,4 +1,11 @@
-"""Test-set metrics with bootstrap confidence intervals."""
+"""Test-set metrics with confidence intervals that cost O(test set) per cycle.
+
+Accuracy takes Wilson's score interval (a closed form, near its stated coverage even at small n and at
+accuracies near 1, where a percentile bootstrap collapses to a point). Macro-F1 takes a percentile bootstrap
+drawn on the confusion counts: resampling n items with replacement is a multinomial draw over the confusion
+matrix's cells, so each resample costs O(cells), not O(n), and a 40,000-item test set costs what a 400-item one
+does.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.stats import bootstrap
+from scipy.stats import binomtest
 
 __all__ = ["Metrics", "evaluate", "macro_f1", "expected_calibration_error"]
 
@@ -66,13 +73,35 @@ def expected_calibration_error(y_true: ArrayLike, proba: ArrayLike, n_bins: int 
     return float(total / len(y_true))
 
 
-def _accuracy(y_true, y_pred, axis=-1):
-    return (np.asarray(y_true) == np.asarray(y_pred)).mean(axis=axis)
+def _macro_f1_interval(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, n_resamples: int,
+                       confidence: float, rng: np.random.Generator) -> tuple[float, float]:
+    """Percentile bootstrap of macro-F1 drawn as multinomial resamples of the occupied confusion cells.
+
+    Written here: scipy's ``bootstrap`` resamples items, O(n) per resample; the confusion counts are a sufficient
+    statistic for macro-F1, so drawing them directly gives the same distribution at O(cells) per resample.
+    """
+    n = len(y_true)
+    cells, counts = np.unique(y_true.astype(np.int64) * n_classes + y_pred, return_counts=True)
+    true_of, pred_of = np.divmod(cells, n_classes)
+    to_true = (true_of[:, None] == np.arange(n_classes)).astype(np.int64)  # (cells, classes)
+    to_pred = (pred_of[:, None] == np.arange(n_classes)).astype(np.int64)
+    diagonal = true_of == pred_of
+    values = []
+    for start in range(0, n_resamples, 200):  # in chunks: memory stays (200, cells) however many resamples
+        draws = rng.multinomial(n, counts / n, size=min(200, n_resamples - start))
+        tp = (draws * diagonal) @ to_true
+        denom = draws @ to_true + draws @ to_pred
+        present = denom > 0
+        f1 = np.where(present, 2 * tp / np.where(present, denom, 1), 0.0)
+        values.append(f1.sum(axis=1) / np.maximum(present.sum(axis=1), 1))
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(np.concatenate(values), [tail, 1 - tail])
+    return float(low), float(high)
 
 
 def evaluate(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int, *, n_resamples: int = 1000,
              confidence: float = 0.95, random_state: int | np.random.Generator | None = None) -> Metrics:
-    """Accuracy and macro-F1 of ``y_pred`` against ``y_true`` with percentile bootstrap intervals.
+    """Accuracy with Wilson's interval and macro-F1 with a bootstrap interval on the confusion counts.
 
     Parameters
     ----------
@@ -80,6 +109,7 @@ def evaluate(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int, *, n_resample
         Class indices ``0..n_classes-1``.
     n_classes : int
     n_resamples : int, default 1000
+        Bootstrap resamples for macro-F1.
     confidence : float, default 0.95
     random_state : int, Generator or None
 
@@ -87,30 +117,21 @@ def evaluate(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int, *, n_resample
     -------
     Metrics
     """
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
     n = len(y_true)
     if n == 0:
         nan = float("nan")
         return Metrics(accuracy=nan, accuracy_ci=(nan, nan), macro_f1=nan, macro_f1_ci=(nan, nan), n_test=0)
-    rng = np.random.default_rng(random_state)
-
-    def both(t, p, axis=-1):
-        return np.stack([_accuracy(t, p, axis=axis), macro_f1(t, p, n_classes, axis=axis)])
-
-    point = both(y_true, y_pred)
-    if n < 2:
-        low = high = point
-    else:
-        # One resample set for both metrics; percentile intervals because
-        # BCa breaks down on degenerate resamples (a perfect model).
-        res = bootstrap((y_true, y_pred), both, paired=True, vectorized=True, n_resamples=n_resamples,
-                        confidence_level=confidence, method="percentile", rng=rng, batch=100)
-        low, high = res.confidence_interval
+    correct = int((y_true == y_pred).sum())
+    accuracy_ci = binomtest(correct, n).proportion_ci(confidence_level=confidence, method="wilson")
+    f1 = float(macro_f1(y_true, y_pred, n_classes))
+    f1_ci = ((f1, f1) if n < 2 else
+             _macro_f1_interval(y_true, y_pred, n_classes, n_resamples, confidence, np.random.default_rng(random_state)))
     return Metrics(
-        accuracy=float(point[0]),
-        accuracy_ci=(float(low[0]), float(high[0])),
-        macro_f1=float(point[1]),
-        macro_f1_ci=(float(low[1]), float(high[1])),
+        accuracy=correct / n,
+        accuracy_ci=(float(accuracy_ci.low), float(accuracy_ci.high)),
+        macro_f1=f1,
+        macro_f1_ci=f1_ci,
         n_test=n,
     )
