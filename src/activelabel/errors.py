@@ -41,6 +41,7 @@ __all__ = [
     "UnstorableValueError",
     "ModelMissingError",
     "NestedValueError",
+    "ClusterError",
 ]
 
 
@@ -170,3 +171,7 @@ class UnstorableValueError(ActiveLabelError, ValueError):
 
 class ModelMissingError(NotTrainedError):
     """The saved model of the latest cycle is missing or unreadable; the message says to train it again."""
+
+
+class ClusterError(ActiveLabelError, RuntimeError):
+    """A Dask cluster that cannot be reached or started, or a task that failed on it; names the address."""

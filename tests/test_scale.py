@@ -1,0 +1,104 @@
+"""Pools scored in chunks (and on a Dask cluster) pick the batch the in-memory path picks."""
+
+import numpy as np
+import pytest
+
+from activelabel.errors import InvalidParameterError
+from activelabel.strategies import select_batch
+from activelabel.strategies.stream import select_chunked
+
+
+def _pool(n=20_000, c=4, d=8, seed=0):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, c))
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    proba[100:300] = proba[100]  # ties, also at the cut
+    samples = np.stack([proba * rng.uniform(0.5, 1.5, size=(n, c)) for _ in range(5)])
+    samples /= samples.sum(axis=2, keepdims=True)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    labeled = rng.random(n) < 0.05
+    excluded = rng.random(n) < 0.1
+    return proba, samples, X, labeled, excluded
+
+
+@pytest.mark.parametrize("strategy", ["default", "margin", "entropy", "bald", "random"])
+@pytest.mark.parametrize("chunk", [1_000, 7_777, 20_000])
+def test_chunked_selection_equals_the_in_memory_batch(strategy, chunk):
+    proba, samples, X, labeled, excluded = _pool()
+    whole = select_batch(strategy, batch_size=300, proba=proba, samples=samples, X=X, labeled_mask=labeled,
+                         exclude_mask=excluded, random_state=3)
+    chunks = ((s, proba[s:s + chunk], samples[:, s:s + chunk]) for s in range(0, len(proba), chunk))
+    part = select_chunked(strategy, chunks, batch_size=300, n=len(proba), mask=labeled | excluded,
+                          features=lambda idx: X[idx], random_state=3)
+    assert np.array_equal(part.indices, whole.indices)
+    assert part.n_random == whole.n_random
+    if strategy not in ("random",):
+        assert np.array_equal(part.scores, whole.scores[part.candidates])
+
+
+def test_a_strategy_that_needs_the_whole_pool_is_refused_by_name():
+    proba, samples, X, labeled, excluded = _pool(n=1_000)
+    with pytest.raises(InvalidParameterError, match="kcenter.*whole pool"):
+        select_chunked("kcenter", [(0, proba, None)], batch_size=5, n=1_000, mask=labeled)
+
+
+def _disk_pool(tmp_path, n, d=16, seed=0):
+    from sklearn.linear_model import LogisticRegression
+
+    from activelabel.scale import create_features
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=2.0, size=(5, d))
+    y = rng.integers(0, 5, n)
+    out = create_features(tmp_path / "pool.npy", n, d)
+    for start in range(0, n, 50_000):  # written chunk by chunk, as a featurizer would
+        stop = min(start + 50_000, n)
+        out[start:stop] = centres[y[start:stop]] + rng.normal(size=(stop - start, d))
+    out.flush()
+    X = np.load(tmp_path / "pool.npy")
+    labeled = np.zeros(n, dtype=bool)
+    labeled[rng.choice(n, 300, replace=False)] = True
+    excluded = rng.random(n) < 0.1
+    model = LogisticRegression(max_iter=500).fit(X[labeled], y[labeled])
+    return tmp_path / "pool.npy", X, model, labeled, excluded
+
+
+def test_a_pool_on_disk_scored_in_chunks_picks_the_in_memory_batch(tmp_path):
+    from activelabel.scale import select_on_disk
+
+    path, X, model, labeled, excluded = _disk_pool(tmp_path, 30_000)
+    whole = select_batch("default", batch_size=200, proba=model.predict_proba(X), X=X, labeled_mask=labeled,
+                         exclude_mask=excluded, random_state=11)
+    seen = []
+    part = select_on_disk(model, path, classes=model.classes_, batch_size=200, mask=labeled | excluded,
+                          random_state=11, chunk_rows=4_096, progress=lambda done, total: seen.append(done))
+    assert np.array_equal(part.indices, whole.indices)
+    assert np.allclose(part.scores, whole.scores[part.candidates])  # chunked scores are the unchunked ones
+    assert seen[-1] == len(X) and seen == sorted(seen)
+
+
+def test_a_two_worker_local_cluster_picks_the_in_memory_batch_on_200_000_items(tmp_path):
+    from activelabel.scale import connect, select_on_disk
+
+    path, X, model, labeled, excluded = _disk_pool(tmp_path, 200_000)
+    whole = select_batch("default", batch_size=500, proba=model.predict_proba(X), X=X, labeled_mask=labeled,
+                         exclude_mask=excluded, random_state=5)
+    with connect("local:2") as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        part = select_on_disk(model, path, classes=model.classes_, batch_size=500, mask=labeled | excluded,
+                              random_state=5, chunk_rows=5_000, client=client)
+    assert np.array_equal(part.indices, whole.indices)
+    assert np.array_equal(part.candidates[:50], np.argsort(-np.where(labeled | excluded, -np.inf, whole.scores),
+                                                           kind="stable")[:50])
+
+
+def test_a_cluster_spec_or_scheduler_that_is_wrong_is_one_line():
+    from activelabel.errors import ClusterError
+    from activelabel.scale import connect
+
+    with pytest.raises(InvalidParameterError, match="local:N"), connect("localhost:8786"):
+        pass
+    with pytest.raises(InvalidParameterError, match="at least 1"), connect("local:0"):
+        pass
+    with pytest.raises(ClusterError, match="tcp://127.0.0.1:9.*cannot reach"), connect("tcp://127.0.0.1:9", timeout=2):
+        pass
