@@ -53,8 +53,7 @@ def _disk_pool(tmp_path, n, d=16, seed=0):
     out = create_features(tmp_path / "pool.npy", n, d)
     for start in range(0, n, 50_000):  # written chunk by chunk, as a featurizer would
         stop = min(start + 50_000, n)
-        out[start:stop] = centres[y[start:stop]] + rng.normal(size=(stop - start, d))
-    out.flush()
+        out.write(start, centres[y[start:stop]] + rng.normal(size=(stop - start, d)))
     X = np.load(tmp_path / "pool.npy")
     labeled = np.zeros(n, dtype=bool)
     labeled[rng.choice(n, 300, replace=False)] = True
@@ -102,3 +101,23 @@ def test_a_cluster_spec_or_scheduler_that_is_wrong_is_one_line():
         pass
     with pytest.raises(ClusterError, match="tcp://127.0.0.1:9.*cannot reach"), connect("tcp://127.0.0.1:9", timeout=2):
         pass
+
+
+def test_a_features_file_that_is_missing_truncated_or_not_float32_is_named(tmp_path):
+    from activelabel.errors import ShapeMismatchError, UnreadableFileError
+    from activelabel.scale import create_features, open_features
+
+    with pytest.raises(UnreadableFileError, match="no such features file"):
+        open_features(tmp_path / "none.npy")
+    np.save(tmp_path / "wide.npy", np.zeros((4, 3)))
+    with pytest.raises(ShapeMismatchError, match="float32.*float64"):
+        open_features(tmp_path / "wide.npy")
+    f = create_features(tmp_path / "f.npy", 1_000, 8)
+    f.write(10, np.ones((5, 8)))
+    assert np.array_equal(f.rows(9, 16).sum(axis=1), [0, 8, 8, 8, 8, 8, 0])
+    with pytest.raises(ShapeMismatchError, match="block of shape \\(2, 3\\)"):
+        f.write(0, np.ones((2, 3)))
+    with open(tmp_path / "f.npy", "r+b") as raw:
+        raw.truncate(2_000)
+    with pytest.raises(UnreadableFileError, match="truncated"):
+        open_features(tmp_path / "f.npy")

@@ -1,4 +1,4 @@
-"""Pools on disk: features in a memory-mapped ``.npy`` file, scored chunk by chunk in bounded memory.
+"""Pools on disk: features in a ``.npy`` file, scored chunk by chunk in bounded memory.
 
 Only one chunk's features and probabilities and the best ``beta * k`` candidates are in memory at a time, so
 a 10,000,000 x 64 pool (2.6 GB of float32) is scored in a few hundred MB. With a Dask client the chunks are
@@ -27,28 +27,84 @@ from activelabel.strategies.stream import (
     top_candidates,
 )
 
-__all__ = ["create_features", "open_features", "chunk_inputs", "score_chunks", "select_on_disk", "partition_best"]
+__all__ = ["FeatureFile", "create_features", "open_features", "chunk_inputs", "score_chunks", "select_on_disk", "partition_best"]
 
 Progress = Callable[[int, int], None]
 
 
-def create_features(path: str | Path, n_rows: int, n_cols: int) -> np.memmap:
-    """A new float32 ``.npy`` file of shape (n_rows, n_cols), memory-mapped for writing chunk by chunk."""
-    return np.lib.format.open_memmap(Path(path), mode="w+", dtype=np.float32, shape=(int(n_rows), int(n_cols)))
+class FeatureFile:
+    """A float32 matrix in a ``.npy`` file, read and written by row ranges with plain file I/O.
+
+    Written by hand over ``numpy.lib.format`` rather than used as a memory map: the pages of a map stay resident
+    (counted in the process's memory) for as long as it is open, so reading a 2.6 GB pool through one grows the
+    process to 2.6 GB; reading a chunk into a buffer keeps memory at one chunk.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            with open(self.path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                read_header = {(1, 0): np.lib.format.read_array_header_1_0}.get(
+                    version, np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(f)
+                self.offset = f.tell()
+        except FileNotFoundError:
+            raise UnreadableFileError(f"{self.path}: no such features file") from None
+        except (OSError, ValueError) as exc:
+            raise UnreadableFileError(f"{self.path}: not a .npy matrix ({exc})") from None
+        if len(shape) != 2 or dtype != np.float32 or fortran:
+            raise ShapeMismatchError(f"{self.path}: features must be a 2-D float32 matrix in C order, got shape "
+                                     f"{shape} of {dtype}")
+        size = self.path.stat().st_size
+        if size < self.offset + shape[0] * shape[1] * 4:
+            raise UnreadableFileError(f"{self.path}: truncated ({size:,} bytes for {shape[0]:,} x {shape[1]} rows)")
+        self.shape = (int(shape[0]), int(shape[1]))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @classmethod
+    def create(cls, path: str | Path, n_rows: int, n_cols: int) -> FeatureFile:
+        """A new file of (n_rows, n_cols) zeros (sparse on disk), to be filled with :meth:`write`."""
+        np.lib.format.open_memmap(Path(path), mode="w+", dtype=np.float32, shape=(int(n_rows), int(n_cols)))
+        return cls(path)
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start:stop`` as a new array."""
+        start, stop = max(0, start), min(stop, self.shape[0])
+        d = self.shape[1]
+        out = np.fromfile(self.path, dtype=np.float32, count=max(0, stop - start) * d,
+                          offset=self.offset + start * d * 4)
+        return out.reshape(-1, d)
+
+    def take(self, indices: np.ndarray) -> np.ndarray:
+        """The rows at ``indices`` (a few thousand candidates), in that order."""
+        view = np.load(self.path, mmap_mode="r")
+        try:
+            return np.asarray(view[np.asarray(indices, dtype=np.intp)])
+        finally:
+            del view  # unmapped: only the touched pages were resident, and only until now
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        """Write ``block`` as rows ``start:start + len(block)``."""
+        block = np.ascontiguousarray(block, dtype=np.float32)
+        if block.ndim != 2 or block.shape[1] != self.shape[1] or start < 0 or start + len(block) > self.shape[0]:
+            raise ShapeMismatchError(f"{self.path}: cannot write a block of shape {block.shape} at row {start:,} of "
+                                     f"a {self.shape[0]:,} x {self.shape[1]} matrix")
+        with open(self.path, "r+b") as f:
+            f.seek(self.offset + start * self.shape[1] * 4)
+            f.write(block.tobytes())
 
 
-def open_features(path: str | Path) -> np.memmap:
-    """The pool's features, memory-mapped read-only; one line naming the file when it is not a 2-D float matrix."""
-    path = Path(path)
-    try:
-        X = np.load(path, mmap_mode="r", allow_pickle=False)
-    except FileNotFoundError:
-        raise UnreadableFileError(f"{path}: no such features file") from None
-    except (OSError, ValueError) as exc:
-        raise UnreadableFileError(f"{path}: not a .npy matrix ({exc})") from None
-    if X.ndim != 2 or X.dtype.kind != "f":
-        raise ShapeMismatchError(f"{path}: features must be a 2-D float matrix, got shape {X.shape} of {X.dtype}")
-    return X
+def create_features(path: str | Path, n_rows: int, n_cols: int) -> FeatureFile:
+    """A new float32 features file of shape (n_rows, n_cols), to be written chunk by chunk."""
+    return FeatureFile.create(path, n_rows, n_cols)
+
+
+def open_features(path: str | Path) -> FeatureFile:
+    """The pool's features file; one line naming the file when it is missing or not a 2-D float32 matrix."""
+    return FeatureFile(path)
 
 
 def chunk_inputs(model: Any, X: np.ndarray, strategy: str, classes: np.ndarray
@@ -62,24 +118,25 @@ def chunk_inputs(model: Any, X: np.ndarray, strategy: str, classes: np.ndarray
     return predict_proba_aligned(model, X, classes), None
 
 
-def score_chunks(model: Any, X: np.ndarray, strategy: str, classes: np.ndarray, chunk_rows: int,
-                 progress: Progress | None = None) -> Iterator[tuple[int, np.ndarray | None, np.ndarray | None]]:
-    """``(start, proba, samples)`` for each run of ``chunk_rows`` rows of ``X``, in order."""
-    n = len(X)
-    for start in range(0, n, chunk_rows):
-        yield (start, *chunk_inputs(model, X[start:start + chunk_rows], strategy, classes))
+def score_chunks(model: Any, X: FeatureFile, strategy: str, classes: np.ndarray, chunk_rows: int,
+                 progress: Progress | None = None, start: int = 0, stop: int | None = None
+                 ) -> Iterator[tuple[int, np.ndarray | None, np.ndarray | None]]:
+    """``(row, proba, samples)`` for each run of ``chunk_rows`` rows of ``X[start:stop]``, in order."""
+    stop = len(X) if stop is None else stop
+    for row in range(start, stop, chunk_rows):
+        yield (row, *chunk_inputs(model, X.rows(row, min(row + chunk_rows, stop)), strategy, classes))
         if progress is not None:
-            progress(min(start + chunk_rows, n), n)
+            progress(min(row + chunk_rows, stop), stop)
 
 
 def partition_best(model: Any, path: str, start: int, stop: int, strategy: str, classes: np.ndarray,
                    mask: np.ndarray, m: int, chunk_rows: int) -> Candidates:
     """The best ``m`` candidates of rows ``start:stop`` of the features file at ``path`` (a worker's task)."""
-    X = open_features(path)
     best = merge_candidates([], m)
-    for offset, proba, samples in score_chunks(model, X[start:stop], strategy, classes, chunk_rows):
+    for row, proba, samples in score_chunks(model, open_features(path), strategy, classes, chunk_rows,
+                                            start=start, stop=stop):
         s = chunk_scores(strategy, proba, samples)
-        part = top_candidates(s, start + offset, mask[offset:offset + len(s)], m)
+        part = top_candidates(s, row, mask[row - start:row - start + len(s)], m)
         best = merge_candidates([best, part], m)
     return best
 
@@ -129,5 +186,5 @@ def select_on_disk(model: Any, path: str | Path, *, classes: np.ndarray, batch_s
             s = chunk_scores(strategy, proba, samples)
             best = merge_candidates([best, top_candidates(s, start, mask[start:start + len(s)], m)], m)
     return select_from_candidates(strategy, best, batch_size=batch_size, n=len(X), mask=mask,
-                                  features=lambda rows: X[rows], random_fraction=random_fraction,
+                                  features=X.take, random_fraction=random_fraction,
                                   random_state=random_state, beta=beta)
