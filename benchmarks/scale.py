@@ -1,0 +1,168 @@
+"""Large pools: seconds and peak memory to pick a batch from 1,000,000 and 10,000,000 items on disk, in one
+process and on a 2-worker Dask LocalCluster, against the whole pool in memory; and the test-set intervals.
+
+Pools: ``n`` x 64 float32 features in a ``.npy`` file (ten Gaussian classes), written chunk by chunk; a logistic
+regression fitted on 2,000 labeled rows; a batch of 1,000 with the default strategy (beta 10). Each
+configuration runs in a fresh process so its peak resident memory (VmHWM) is its own; on the cluster the
+client's peak and the largest worker's are given. The baseline, measured in the same run, is ``select_batch``
+with the 1,000,000-item pool in memory. Flat memory: the 10,000,000-item peak over the 1,000,000-item one.
+
+Intervals: ``evaluate`` on a 40,000-item test set against scipy's item bootstrap of the same 1,000 resamples.
+
+Writes the stamped ``benchmarks/results/scale.json``; ``python benchmarks/readme_tables.py`` puts it in the
+README. Files go to ``--folder`` (default a temporary folder; 2.6 GB for the larger pool).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import Progress
+from stamp import save  # noqa: E402  (benchmarks/ is on the path when a script runs)
+
+N_FEATURES, N_CLASSES, BATCH, LABELED = 64, 10, 1_000, 2_000
+
+CHILD = r"""
+import json, pickle, sys, time
+import numpy as np
+mode, path, model_path = sys.argv[1], sys.argv[2], sys.argv[3]
+model = pickle.load(open(model_path, "rb"))
+from activelabel.scale import open_features, select_on_disk
+n = len(open_features(path))
+mask = np.zeros(n, dtype=bool)
+mask[:%d] = True  # the labeled rows
+t0 = time.perf_counter()
+extra = {}
+if mode == "memory":
+    from activelabel.strategies import select_batch
+    X = np.load(path)
+    batch = select_batch("default", batch_size=%d, proba=model.predict_proba(X), X=X, labeled_mask=mask,
+                         random_state=0)
+elif mode == "disk":
+    batch = select_on_disk(model, path, classes=model.classes_, batch_size=%d, mask=mask, random_state=0)
+else:
+    from activelabel.scale import connect
+    with connect("local:2") as client:
+        started = time.perf_counter()
+        batch = select_on_disk(model, path, classes=model.classes_, batch_size=%d, mask=mask, random_state=0,
+                               client=client)
+        extra["cluster_start_seconds"] = started - t0
+        def hwm():
+            return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1]) / 1024
+        extra["worker_peak_mb"] = max(client.run(hwm).values())
+seconds = time.perf_counter() - t0
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"seconds": seconds, "peak_mb": int(hwm.split()[1]) / 1024, "first": [int(i) for i in batch.indices[:20]],
+                  **extra}))
+""" % (LABELED, BATCH, BATCH, BATCH)
+
+
+def make_pool(path: Path, n: int, console: Console):
+    """Write ``n`` rows chunk by chunk; fit the model on the first ``LABELED`` rows; return the model's path."""
+    import pickle
+
+    from sklearn.linear_model import LogisticRegression
+
+    from activelabel.scale import create_features
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=1.5, size=(N_CLASSES, N_FEATURES))
+    out = create_features(path, n, N_FEATURES)
+    first = None
+    with Progress(console=console, transient=True) as bar:
+        job = bar.add_task(f"writing {n:,} x {N_FEATURES} features", total=n)
+        for start in range(0, n, 500_000):
+            stop = min(start + 500_000, n)
+            y = rng.integers(0, N_CLASSES, stop - start)
+            block = (centres[y] + rng.normal(size=(stop - start, N_FEATURES))).astype(np.float32)
+            out.write(start, block)
+            if first is None:
+                first = (block[:LABELED], y[:LABELED])
+            bar.update(job, completed=stop)
+    model = LogisticRegression(max_iter=1_000).fit(*first)
+    model_path = path.with_suffix(".model.pkl")
+    model_path.write_bytes(pickle.dumps(model))
+    return model_path
+
+
+def child(mode: str, path: Path, model_path: Path) -> dict:
+    done = subprocess.run([sys.executable, "-c", CHILD, mode, str(path), str(model_path)], capture_output=True,
+                          text=True)
+    if done.returncode:
+        raise SystemExit(done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def intervals() -> dict:
+    from scipy.stats import bootstrap
+
+    from activelabel.loop.evaluation import evaluate, macro_f1
+
+    rng = np.random.default_rng(0)
+    t = rng.integers(0, N_CLASSES, 40_000)
+    p = np.where(rng.random(len(t)) < 0.8, t, rng.integers(0, N_CLASSES, len(t)))
+    t0 = time.perf_counter()
+    ours = evaluate(t, p, N_CLASSES, random_state=0)
+    mine = time.perf_counter() - t0
+
+    def both(a, b, axis=-1):
+        return np.stack([(a == b).mean(axis=axis), macro_f1(a, b, N_CLASSES, axis=axis)])
+
+    t0 = time.perf_counter()
+    items = bootstrap((t, p), both, paired=True, vectorized=True, n_resamples=1_000, method="percentile",
+                      rng=rng, batch=100)
+    theirs = time.perf_counter() - t0
+    low, high = items.confidence_interval
+    return {"test_items": len(t), "seconds": mine, "item_bootstrap_seconds": theirs, "speedup": theirs / mine,
+            "accuracy_ci": list(ours.accuracy_ci), "item_bootstrap_accuracy_ci": [float(low[0]), float(high[0])],
+            "macro_f1_ci": list(ours.macro_f1_ci), "item_bootstrap_macro_f1_ci": [float(low[1]), float(high[1])]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--folder", type=Path, default=None)
+    args = parser.parse_args()
+    console = Console()
+    folder = args.folder or Path(tempfile.mkdtemp(prefix="activelabel-scale-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    results = {"intervals": intervals(), "pools": []}
+    r = results["intervals"]
+    console.print(f"intervals on {r['test_items']:,} test items: {r['seconds']:.4f} s against the item bootstrap's "
+                  f"{r['item_bootstrap_seconds']:.2f} s ({r['speedup']:.0f}x)")
+    for n in args.sizes:
+        path = folder / f"pool-{n}.npy"
+        model_path = make_pool(path, n, console)
+        modes = ["memory", "disk", "cluster"] if n == min(args.sizes) else ["disk", "cluster"]
+        for mode in modes:
+            with console.status(f"{n:,} items: {mode}"):
+                out = child(mode, path, model_path)
+            out.update(pool=n, mode=mode)
+            results["pools"].append(out)
+            console.print(f"{n:>12,} {mode:8s} {out['seconds']:8.1f} s  peak {out['peak_mb']:7.0f} MB"
+                          + (f"  (largest worker {out['worker_peak_mb']:.0f} MB)" if "worker_peak_mb" in out else ""))
+        path.unlink()
+    by = {(r["pool"], r["mode"]): r for r in results["pools"]}
+    small, large = min(args.sizes), max(args.sizes)
+    same = by[small, "memory"]["first"] == by[small, "disk"]["first"] == by[small, "cluster"]["first"]
+    results["same_batch_as_memory"] = same
+    if large != small:
+        for mode in ("disk", "cluster"):
+            key = "worker_peak_mb" if mode == "cluster" else "peak_mb"
+            results[f"{mode}_peak_ratio_10x_items"] = by[large, mode][key] / by[small, mode][key]
+            console.print(f"{mode}: {large // small}x the items, {results[f'{mode}_peak_ratio_10x_items']:.2f}x the "
+                          f"peak memory")
+    console.print(f"the same first 20 picks in memory, on disk and on the cluster: {same}")
+    console.print(f"written to {save('scale', results, peers=['dask', 'distributed'])}")
+
+
+if __name__ == "__main__":
+    main()
