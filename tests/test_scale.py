@@ -121,3 +121,18 @@ def test_a_features_file_that_is_missing_truncated_or_not_float32_is_named(tmp_p
         raw.truncate(2_000)
     with pytest.raises(UnreadableFileError, match="truncated"):
         open_features(tmp_path / "f.npy")
+
+
+def test_simulate_on_a_local_dask_cluster_gives_the_runs_of_one_process(tmp_path):
+    import json
+
+    from helpers import one_line_error, run_cli
+
+    common = ["simulate", "digits", "--seeds", "2", "--budget", "80", "--batch-size", "20", "--json"]
+    here = run_cli(*common, "--jobs", "1", "--out", tmp_path / "here")
+    there = run_cli(*common, "--dask", "local:2", "--out", tmp_path / "there")
+    assert here.returncode == 0 and there.returncode == 0, there.stderr
+    a, b = json.loads(here.stdout)["strategies"], json.loads(there.stdout)["strategies"]
+    assert a["default"]["aulc_per_seed"] == b["default"]["aulc_per_seed"]
+    assert a["random"]["curve"] == b["random"]["curve"]
+    one_line_error(run_cli("simulate", "digits", "--dask", "localhost:8786"), "local:N", "tcp://host:8786")

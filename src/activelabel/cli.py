@@ -6,8 +6,9 @@ on stderr and a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
+
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -123,6 +124,7 @@ def simulate(
     annotators: Annotated[str | None, typer.Option(help="Also simulate noisy annotators of these accuracies, e.g. 0.95,0.85,0.65, and compare opinions per item, aggregation and routing at equal money.")] = None,
     opinions: Annotated[str, typer.Option(help="Opinion counts per item to compare with --annotators: a range 1..3 or a list 1,3.")] = "1..3",
     relabel_fraction: Annotated[float, typer.Option(min=0, max=1, help="Routing: share of each cycle's opinions that may go to labeled items.")] = 0.4,
+    dask: Annotated[str | None, typer.Option("--dask", help="Run the seeds on a Dask cluster: local:N (N worker processes here) or a scheduler address such as tcp://host:8786 (extra \\[dask]).")] = None,
 ) -> None:
     """Simulate active learning on labeled data against random sampling, with an HTML report."""
     from activelabel.data import load_labeled
@@ -152,7 +154,13 @@ def simulate(
             except ActiveLabelError as error:
                 fail(f"activelabel simulate: --annotators: {error}", code=2)
         all_names = list(dict.fromkeys([*names, "random"]))
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        if dask:
+            from activelabel.scale.cluster import joblib_on
+
+            cluster, jobs = joblib_on(dask), -1  # every worker of the cluster
+        else:
+            cluster = nullcontext()
+        with cluster, Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=console, transient=True) as progress:
             task = progress.add_task(f"simulating {labeled.name}", total=(len(all_names) + 1) * seeds)
             result = run_simulation(

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from activelabel.errors import ActiveLabelError, ClusterError, InvalidParameterError
+from activelabel.errors import ActiveLabelError, ClusterError, InvalidParameterError, ModelImportError
 from activelabel.scale.pool import partition_best
 from activelabel.strategies.stream import Candidates, merge_candidates
 
-__all__ = ["connect", "best_on_cluster", "PARTITION_CHUNKS"]
+__all__ = ["connect", "joblib_on", "best_on_cluster", "PARTITION_CHUNKS"]
 
 PARTITION_CHUNKS = 10  # chunks per task: enough work per task that scheduling costs little
 
@@ -41,7 +41,10 @@ def connect(spec: str, *, timeout: float = 20.0) -> Iterator[Any]:
                                     "address such as tcp://host:8786")
     if local and int(local.group(1)) < 1:
         raise InvalidParameterError(f"--dask {spec!r}: a local cluster needs at least 1 worker")
-    from distributed import Client, LocalCluster
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ModelImportError("--dask needs dask.distributed: pip install 'activelabel[dask]'") from None
 
     cluster = None
     try:
@@ -61,6 +64,15 @@ def connect(spec: str, *, timeout: float = 20.0) -> Iterator[Any]:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+@contextlib.contextmanager
+def joblib_on(spec: str) -> Iterator[Any]:
+    """Run joblib's parallel work (simulate's seeds and strategies) on the Dask cluster ``spec``; the client."""
+    import joblib
+
+    with connect(spec) as client, joblib.parallel_config(backend="dask"):
+        yield client
 
 
 def best_on_cluster(client: Any, model: Any, path: str, n: int, strategy: str, classes: np.ndarray,
