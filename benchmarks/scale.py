@@ -9,6 +9,10 @@ with the 1,000,000-item pool in memory. Flat memory: the 10,000,000-item peak ov
 
 Intervals: ``evaluate`` on a 40,000-item test set against scipy's item bootstrap of the same 1,000 resamples.
 
+Simulate: ``activelabel simulate`` of the default against random on a 200,000-row table (20 features, five
+classes, ``make_classification``), 5 seeds, default settings (40,000 test items, budget 1,000, batch 20), wall
+seconds on 2 cores; and one seed in one process against the same seed with the item bootstrap put back.
+
 Writes the stamped ``benchmarks/results/scale.json``; ``python benchmarks/readme_tables.py`` puts it in the
 README. Files go to ``--folder`` (default a temporary folder; 2.6 GB for the larger pool).
 """
@@ -126,19 +130,83 @@ def intervals() -> dict:
             "macro_f1_ci": list(ours.macro_f1_ci), "item_bootstrap_macro_f1_ci": [float(low[1]), float(high[1])]}
 
 
+def _item_bootstrap_evaluate(y_true, y_pred, n_classes, *, n_resamples=1000, confidence=0.95, random_state=None):
+    """What the learner evaluated with before: scipy's percentile bootstrap over items (the baseline)."""
+    from scipy.stats import bootstrap
+
+    from activelabel.loop.evaluation import Metrics, macro_f1
+
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+
+    def both(a, b, axis=-1):
+        return np.stack([(a == b).mean(axis=axis), macro_f1(a, b, n_classes, axis=axis)])
+
+    point = both(t, p)
+    res = bootstrap((t, p), both, paired=True, vectorized=True, n_resamples=n_resamples, confidence_level=confidence,
+                    method="percentile", rng=np.random.default_rng(random_state), batch=100)
+    low, high = res.confidence_interval
+    return Metrics(accuracy=float(point[0]), accuracy_ci=(float(low[0]), float(high[0])), macro_f1=float(point[1]),
+                   macro_f1_ci=(float(low[1]), float(high[1])), n_test=len(t))
+
+
+def simulate_table(folder: Path, console: Console) -> dict:
+    import pandas as pd
+    from sklearn.datasets import make_classification
+
+    import activelabel.loop.learner as learner
+    from activelabel.loop.simulate import simulate
+
+    X, y = make_classification(n_samples=200_000, n_features=20, n_informative=10, n_classes=5,
+                               n_clusters_per_class=2, random_state=0)
+    table = pd.DataFrame(X, columns=[f"f{i}" for i in range(20)]).assign(label=[f"c{v}" for v in y])
+    path = folder / "table-200000.csv"
+    table.to_csv(path, index=False)
+    with console.status("simulate: 200,000 rows, 5 seeds, default against random"):
+        t0 = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "activelabel.cli", "simulate", str(path), "--seeds", "5",
+                               "--jobs", "2", "--out", str(folder / "simulate-out"), "--json"],
+                              capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+    if done.returncode:
+        raise SystemExit(done.stderr[-3000:])
+    summary = json.loads(done.stdout)
+    one, ours = {}, learner.evaluate
+    try:
+        for name, evaluate in (("ours", ours), ("item_bootstrap", _item_bootstrap_evaluate)):
+            learner.evaluate = evaluate  # one process (n_jobs=1), so the learner here is the one that runs
+            with console.status(f"simulate: one seed in one process, {name} intervals"):
+                t0 = time.perf_counter()
+                simulate(X, y, strategies=["default"], seeds=1, n_jobs=1)
+                one[name] = time.perf_counter() - t0
+    finally:
+        learner.evaluate = ours
+    return {"rows": len(y), "seeds": 5, "seconds": wall, "target_seconds": 600,
+            "final_accuracy": summary["strategies"]["default"]["final_accuracy"],
+            "one_seed_seconds": one["ours"], "one_seed_item_bootstrap_seconds": one["item_bootstrap"],
+            "one_seed_speedup": one["item_bootstrap"] / one["ours"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--folder", type=Path, default=None)
+    parser.add_argument("--parts", nargs="+", default=["intervals", "simulate", "pools"],
+                        choices=["intervals", "simulate", "pools"])
     args = parser.parse_args()
     console = Console()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="activelabel-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
-    results = {"intervals": intervals(), "pools": []}
-    r = results["intervals"]
-    console.print(f"intervals on {r['test_items']:,} test items: {r['seconds']:.4f} s against the item bootstrap's "
-                  f"{r['item_bootstrap_seconds']:.2f} s ({r['speedup']:.0f}x)")
-    for n in args.sizes:
+    results = {"pools": []}
+    if "intervals" in args.parts:
+        r = results["intervals"] = intervals()
+        console.print(f"intervals on {r['test_items']:,} test items: {r['seconds']:.4f} s against the item "
+                      f"bootstrap's {r['item_bootstrap_seconds']:.2f} s ({r['speedup']:.0f}x)")
+    if "simulate" in args.parts:
+        r = results["simulate"] = simulate_table(folder, console)
+        console.print(f"simulate on {r['rows']:,} rows, 5 seeds: {r['seconds']:.0f} s (target 600 s); one seed "
+                      f"{r['one_seed_seconds']:.1f} s against {r['one_seed_item_bootstrap_seconds']:.1f} s with the "
+                      f"item bootstrap ({r['one_seed_speedup']:.1f}x)")
+    for n in args.sizes if "pools" in args.parts else []:
         path = folder / f"pool-{n}.npy"
         model_path = make_pool(path, n, console)
         modes = ["memory", "disk", "cluster"] if n == min(args.sizes) else ["disk", "cluster"]
@@ -150,6 +218,9 @@ def main() -> None:
             console.print(f"{n:>12,} {mode:8s} {out['seconds']:8.1f} s  peak {out['peak_mb']:7.0f} MB"
                           + (f"  (largest worker {out['worker_peak_mb']:.0f} MB)" if "worker_peak_mb" in out else ""))
         path.unlink()
+    if "pools" not in args.parts:
+        console.print(f"written to {save('scale', results, peers=['dask', 'distributed'])}")
+        return
     by = {(r["pool"], r["mode"]): r for r in results["pools"]}
     small, large = min(args.sizes), max(args.sizes)
     same = by[small, "memory"]["first"] == by[small, "disk"]["first"] == by[small, "cluster"]["first"]
