@@ -9,8 +9,8 @@ accepted); anything else is an error naming the line of the first bad byte.
 from __future__ import annotations
 
 import csv
-import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from activelabel.errors import (
     UnreadableFileError,
 )
 
-__all__ = ["Records", "read_records", "first_nested", "FORMATS"]
+__all__ = ["Records", "read_records", "iter_records", "first_nested", "FORMATS"]
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet",
            ".pq": "parquet"}
@@ -69,17 +69,35 @@ def first_nested(values: pd.Series) -> int | None:
     return int(np.flatnonzero(nested)[0]) if nested.any() else None
 
 
-def _decode(path: Path, raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[:error.start].count(b"\n") + 1
-        raise MalformedFileError(f"{path}: line {line}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset "
-                                 f"{error.start}); save the file as UTF-8") from None
+def _lines(path: Path) -> Iterator[str]:
+    """The file's physical lines, decoded one at a time: UTF-8 (a BOM accepted), or an error naming the line."""
+    with open(path, "rb") as f:
+        offset = 0
+        for number, raw in enumerate(f, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise MalformedFileError(f"{path}: line {number}: not UTF-8 text (byte 0x{raw[error.start]:02x} at "
+                                         f"offset {offset + error.start}); save the file as UTF-8") from None
+            offset += len(raw)
+            yield text
 
 
-def read_records(path: str | Path, fmt: str | None = None) -> Records:
-    """Read every row of a CSV, JSONL or Parquet file.
+def _resolve(path: str | Path, fmt: str | None) -> tuple[Path, str]:
+    path = Path(path)
+    if not path.is_file():
+        raise UnreadableFileError(f"{path}: no such file")
+    fmt = fmt or FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UnreadableFileError(f"{path}: unknown format {path.suffix!r}; use .csv, .jsonl or .parquet")
+    return path, fmt
+
+
+def iter_records(path: str | Path, fmt: str | None = None, chunk_rows: int = 100_000) -> Iterator[Records]:
+    """The rows of a CSV, JSONL or Parquet file in chunks of up to ``chunk_rows``, read as they are needed.
+
+    Memory holds one chunk, whatever the file's size (a JSON array, which has no lines to stream, is read
+    whole). Each chunk's ``lines`` are the rows' lines (or row numbers) in the whole file.
 
     Raises
     ------
@@ -90,31 +108,49 @@ def read_records(path: str | Path, fmt: str | None = None) -> Records:
     EmptyFileError
         No rows.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UnreadableFileError(f"{path}: no such file")
-    fmt = fmt or FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise UnreadableFileError(f"{path}: unknown format {path.suffix!r}; use .csv, .jsonl or .parquet")
+    path, fmt = _resolve(path, fmt)
     if fmt == "parquet":
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as error:  # pyarrow raises several types for a damaged file
-            raise UnreadableFileError(f"{path}: cannot read as Parquet: {str(error).splitlines()[0]}") from None
-        records = Records(path, frame.reset_index(drop=True), np.arange(1, len(frame) + 1), "row")
+        chunks = _parquet_chunks(path, chunk_rows)
     else:
-        text = _decode(path, path.read_bytes())
-        records = _read_csv(path, text) if fmt == "csv" else _read_jsonl(path, text)
-    if records.frame.empty:
+        chunks = _csv_chunks(path, chunk_rows) if fmt == "csv" else _jsonl_chunks(path, chunk_rows)
+    empty = True
+    for chunk in chunks:
+        if len(chunk.frame):
+            empty = False
+            yield chunk
+    if empty:
         raise EmptyFileError(f"{path}: the file has no rows")
-    return records
 
 
-def _read_csv(path: Path, text: str) -> Records:
+def read_records(path: str | Path, fmt: str | None = None) -> Records:
+    """Read every row of a CSV, JSONL or Parquet file (errors as :func:`iter_records`)."""
+    chunks = list(iter_records(path, fmt))
+    if len(chunks) == 1:
+        return chunks[0]
+    frame = pd.concat([c.frame for c in chunks], ignore_index=True)
+    return Records(chunks[0].path, frame, np.concatenate([c.lines for c in chunks]), chunks[0].unit)
+
+
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[Records]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        source = pq.ParquetFile(path)
+        done = 0
+        for batch in source.iter_batches(batch_size=chunk_rows):
+            frame = pa.Table.from_batches([batch], schema=source.schema_arrow).to_pandas().reset_index(drop=True)
+            yield Records(path, frame, np.arange(done + 1, done + len(frame) + 1), "row")
+            done += len(frame)
+    except (pa.ArrowException, OSError) as error:  # pyarrow raises several types for a damaged file
+        raise UnreadableFileError(f"{path}: cannot read as Parquet: {str(error).splitlines()[0]}") from None
+
+
+def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Records]:
     # The csv module refuses fields over 128 KiB by default; a long text (which JSONL imports and the label page
-    # shows) must come back from our own CSV export too. The whole file is in memory already.
-    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    # shows) must come back from our own CSV export too.
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+    reader = csv.reader(_lines(path), strict=True)
     try:
         header = next(reader, None)
         if header is None:
@@ -133,27 +169,25 @@ def _read_csv(path: Path, text: str) -> Records:
             rows.append(row)
             lines.append(start)
             start = reader.line_num + 1
+            if len(rows) == chunk_rows:
+                yield Records(path, pd.DataFrame(rows, columns=header, dtype=object), np.asarray(lines), "line")
+                rows, lines = [], []
     except csv.Error as error:
         raise MalformedFileError(f"{path}: line {reader.line_num}: {error}") from None
     frame = pd.DataFrame(rows, columns=header, dtype=object) if rows else pd.DataFrame(columns=header)
-    return Records(path, frame, np.asarray(lines, dtype=np.int64), "line")
+    yield Records(path, frame, np.asarray(lines, dtype=np.int64), "line")
 
 
-def _read_jsonl(path: Path, text: str) -> Records:
-    stripped = text.lstrip()
-    if stripped.startswith("["):  # a JSON array of objects (Label Studio exports) is accepted too
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise MalformedFileError(f"{path}: line {error.lineno}: not valid JSON: {error.msg}") from None
-        bad = next((i for i, r in enumerate(rows) if not isinstance(r, dict)), None)
-        if bad is not None:
-            raise MalformedFileError(f"{path}: element {bad + 1} of the array is not an object")
-        return Records(path, pd.DataFrame(rows), np.arange(1, len(rows) + 1), "element")
-    rows, lines = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+def _jsonl_chunks(path: Path, chunk_rows: int) -> Iterator[Records]:
+    lines = _lines(path)
+    rows, where = [], []
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        if not rows and not where and line.lstrip().startswith("["):
+            # a JSON array of objects (Label Studio exports) is accepted too; it has no lines to stream
+            yield _json_array(path, line + "".join(lines))
+            return
         try:
             row = json.loads(line)
         except json.JSONDecodeError as error:
@@ -162,5 +196,19 @@ def _read_jsonl(path: Path, text: str) -> Records:
         if not isinstance(row, dict):
             raise MalformedFileError(f"{path}: line {number}: expected a JSON object, found {type(row).__name__}")
         rows.append(row)
-        lines.append(number)
-    return Records(path, pd.DataFrame(rows), np.asarray(lines, dtype=np.int64), "line")
+        where.append(number)
+        if len(rows) == chunk_rows:
+            yield Records(path, pd.DataFrame(rows), np.asarray(where, dtype=np.int64), "line")
+            rows, where = [], []
+    yield Records(path, pd.DataFrame(rows), np.asarray(where, dtype=np.int64), "line")
+
+
+def _json_array(path: Path, text: str) -> Records:
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise MalformedFileError(f"{path}: line {error.lineno}: not valid JSON: {error.msg}") from None
+    bad = next((i for i, r in enumerate(rows) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise MalformedFileError(f"{path}: element {bad + 1} of the array is not an object")
+    return Records(path, pd.DataFrame(rows), np.arange(1, len(rows) + 1), "element")
