@@ -353,3 +353,86 @@ def test_a_killed_embedding_import_leaves_no_item_without_its_vector(tmp_path, d
         assert X.shape == (n * len(files), dim)
         assert np.array_equal(X, np.stack([truth[e] for e in st.items["external_id"]]))
         assert st.items["label"].notna().all()
+
+
+STAGED_KILL = r"""
+import os, signal, sys
+import activelabel.project.ingest as ingest
+from activelabel.project import Project
+from activelabel.store import staging
+
+ingest._CHUNK_ROWS = 50  # many chunks from a small file
+folder, path, where = sys.argv[1:4]
+if where == "move":  # SIGKILL inside the moving transaction, after the items' INSERT, before the commit
+    move = staging.Stage.move
+    def killed(self, s, **kwargs):
+        move(self, s, **kwargs)
+        s.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    staging.Stage.move = killed
+def staged(rows):
+    if where == "staging" and rows >= 150:  # three chunks staged, more to come
+        os.kill(os.getpid(), signal.SIGKILL)
+with Project.open(folder) as p:
+    p.import_items(path, text_column="text", id_column="id", label_column="label", progress=staged)
+"""
+
+
+def _staged_file(path, n=400):
+    labels = np.where(np.arange(n) % 3 == 0, "pos", "")
+    pd.DataFrame({"id": [f"s{k}" for k in range(n)], "text": [f"text {k}" for k in range(n)],
+                  "label": labels}).to_csv(path, index=False)
+
+
+@pytest.mark.parametrize("where", ["staging", "move"])
+def test_a_staged_import_killed_mid_file_or_mid_move_leaves_the_project_unchanged(text_project, tmp_path, where):
+    _staged_file(tmp_path / "big.csv")
+    before = dump(text_project)
+    done = subprocess.run([sys.executable, "-c", STAGED_KILL, str(text_project.folder), str(tmp_path / "big.csv"),
+                           where], capture_output=True, text=True)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert dump(text_project) == before
+    counts = text_project.import_items(tmp_path / "big.csv", text_column="text", id_column="id", label_column="label")
+    assert counts == {"new": 400, "existing": 0, "test": 40, "labels": 134}
+
+
+def test_an_import_in_many_chunks_stores_what_one_chunk_stores(tmp_path, db_url, monkeypatch):
+    """Duplicates, labels and the test split across chunk boundaries come out as when the file is one chunk."""
+    import activelabel.project.ingest as ingest
+
+    rows = [("a", "one", ""), ("b", "two", "pos"), ("c", "three", ""), ("a", "one", "neg"), ("d", "four", ""),
+            ("e", "five", "neg"), ("c", "three", "pos"), ("f", "six", "")]
+    pd.DataFrame(rows, columns=["id", "text", "label"]).to_csv(tmp_path / "t.csv", index=False)
+    stored = []
+    # one database per project: on PostgreSQL (one database per test) the chunked import alone
+    for chunk, db in ((3, db_url), (100_000, None)) if db_url is None else ((3, db_url),):
+        monkeypatch.setattr(ingest, "_CHUNK_ROWS", chunk)
+        with init_project(tmp_path / f"p{chunk}", ["pos", "neg"], db=db) as p:
+            counts = p.import_items(tmp_path / "t.csv", text_column="text", id_column="id", label_column="label",
+                                    test_size=2)
+            with p.store.session(readonly=True) as s:
+                items = s.execute(select(Item.external_id, Item.text, Item.split).order_by(Item.id)).all()
+                answers = s.execute(select(Item.external_id, Annotation.label).join(Item)
+                                    .order_by(Item.external_id)).all()
+            stored.append((counts, [tuple(r) for r in items], [tuple(r) for r in answers]))
+    assert stored[0] == stored[-1]
+    counts, items, answers = stored[0]
+    assert counts == {"new": 6, "existing": 0, "test": 2, "labels": 4}
+    assert answers == [("a", "neg"), ("b", "pos"), ("c", "pos"), ("e", "neg")]  # the first row giving a label
+
+
+def test_a_clash_or_bad_vector_in_a_later_chunk_is_refused_naming_its_line(tmp_path, db_url, monkeypatch):
+    import activelabel.project.ingest as ingest
+
+    monkeypatch.setattr(ingest, "_CHUNK_ROWS", 2)
+    rows = [("a", "one"), ("b", "two"), ("c", "three"), ("a", "changed")]
+    pd.DataFrame(rows, columns=["id", "text"]).to_csv(tmp_path / "clash.csv", index=False)
+    frame, _ = vectors_frame(5, 4)
+    frame.loc[4, "emb"] = np.zeros(3, dtype=np.float32)
+    frame.to_parquet(tmp_path / "short.parquet")
+    with init_project(tmp_path / "p", ["pos", "neg"], db=db_url) as p:
+        refused(p, DataError, r"clash.csv: line 5: id 'a' was already used at line 2 for different content",
+                path=tmp_path / "clash.csv", text_column="text", id_column="id")
+        refused(p, ShapeMismatchError, r"short.parquet: row 5: column 'emb' holds a vector of 3 numbers; the first "
+                                       r"one has 4", path=tmp_path / "short.parquet", text_column="text",
+                id_column="id", embedding_column="emb")

@@ -301,11 +301,12 @@ def import_(
         if not image_model.is_file():
             fail(f"activelabel import: --image-model {image_model}: no such file", code=2)
         features = f"torchscript:{image_model.resolve()}"
-    with _project(folder, f"importing {file}") as (project, _):
+    with _project(folder, f"importing {file}") as (project, status):
         counts = project.import_items(
             file, text_column=text_column, image_column=image_column,
             feature_columns=_split_names([feature_columns]) if feature_columns else None, id_column=id_column,
-            label_column=label_column, embedding_column=embedding_column, test_size=size, featurizer=features)
+            label_column=label_column, embedding_column=embedding_column, test_size=size, featurizer=features,
+            progress=lambda rows: status.update(f"importing {file}: {rows:,} rows read and checked"))
     console.print(f"imported {counts['new']:,} new items ({counts['test']:,} held out for testing), "
                   f"{counts['existing']:,} already there, {counts['labels']:,} known labels"
                   + (f", {counts['repaired']:,} missing vectors repaired" if counts.get("repaired") else ""))

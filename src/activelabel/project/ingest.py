@@ -1,10 +1,11 @@
 """Importing into a project: items (with their split, any known labels and precomputed vectors) and answers.
 
-Every import is one transaction: it lands whole or not at all, vectors
-included. Everything that can refuse an import (a file that does not fit
-the project: another kind of item, other table columns, non-finite
-numbers, vectors of another length, values the database cannot hold)
-is checked before the first write. A change of the config file is
+Every import lands whole or not at all, vectors included: an items file is
+read, checked and staged chunk by chunk in a temporary table of its own
+connection, then moved in one transaction. Everything that can refuse an
+import (a file that does not fit the project: another kind of item, other
+table columns, non-finite numbers, vectors of another length, values the
+database cannot hold) is checked before the first write to the project. A change of the config file is
 written inside the transaction and renamed into place once it committed,
 so a full disk fails the import whole and the config never runs ahead.
 """
@@ -14,10 +15,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import json
 import math
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,11 +40,12 @@ from activelabel.errors import (
     UnstorableValueError,
     UnwritableFileError,
 )
-from activelabel.files import Records, first_nested, read_records
+from activelabel.files import Records, first_nested, iter_records, read_records
 from activelabel.project.config import CONFIG_FILE
 from activelabel.store import leases, queue, repo, vectors
 from activelabel.store.annotators import hidden_character
 from activelabel.store.schema import Annotation, Annotator, Item, ItemVector
+from activelabel.store.staging import staging
 
 if TYPE_CHECKING:
     from activelabel.project import Project
@@ -51,15 +55,21 @@ __all__ = ["import_items", "import_labels"]
 _NOUN = {"text": "texts", "image": "images", "row": "table rows"}
 
 
+_CHUNK_ROWS = 100_000  # rows read, checked and staged at a time: memory holds one chunk whatever the file's size
+
+
 def import_items(project: Project, path: str | Path, *, text_column: str | None = None, image_column: str | None = None,
                  feature_columns: list[str] | None = None, id_column: str | None = None,
                  label_column: str | None = None, embedding_column: str | None = None,
-                 test_size: float | int | None = None, featurizer: str | None = None) -> dict:
-    """Add the items of a CSV, JSONL or Parquet file; all or nothing, idempotent.
+                 test_size: float | int | None = None, featurizer: str | None = None,
+                 progress: Callable[[int], None] | None = None) -> dict:
+    """Add the items of a CSV, JSONL or Parquet file; all or nothing, idempotent, in bounded memory.
 
+    The file is read, checked and staged in chunks (see :mod:`activelabel.store.staging`), then the new items
+    move into the project in one transaction: a refused or killed import leaves the project as it was.
     With ``embedding_column`` the vectors are stored with their items, in
     the same transaction; importing the same file again stores the vectors
-    of items that have none (``repaired``).
+    of items that have none (``repaired``). ``progress(rows)`` hears how many rows are staged.
 
     Returns counts: ``new``, ``existing``, ``test`` (new items held out),
     ``labels`` (known labels stored) and, with ``embedding_column``,
@@ -76,98 +86,113 @@ def import_items(project: Project, path: str | Path, *, text_column: str | None 
     ShapeMismatchError
         Vectors of different lengths, or of another length than the project's.
     """
-    records = read_records(path)
+    chunks = iter_records(path, chunk_rows=_CHUNK_ROWS)
+    first = next(chunks)
     kinds = [c for c in (text_column, image_column, feature_columns) if c]
     if len(kinds) != 1:
         raise InvalidParameterError("say what the items are with exactly one of --text-column, --image-column "
                                     "or --feature-columns")
-    records.require(text_column, image_column, id_column, label_column, embedding_column,
-                    *(feature_columns or []))
-    records.require_single(id_column, what="an id")
-    records.require_single(text_column, what="a text")
-    records.require_single(image_column, what="an image path")
-    records.require_single(label_column, what="a label")
+    wanted = [c for c in (text_column, image_column, id_column, label_column, embedding_column,
+                          *(feature_columns or [])) if c]
+    first.require(*wanted)
     kind = "text" if text_column else "image" if image_column else "row"
     column = text_column or image_column or feature_columns[0]
     chosen = featurizer or project.config.featurizer or {"text": "tfidf", "image": "pixels", "row": "table"}[kind]
     if embedding_column:
         chosen = f"precomputed:{embedding_column}"
-        _check_name(embedding_column, "precomputed:", ItemVector.featurizer, f"{records.path}: embedding column name")
+        _check_name(embedding_column, "precomputed:", ItemVector.featurizer, f"{first.path}: embedding column name")
     if label_column:
-        _check_name(records.path.name, _SOURCE, Annotation.source, f"{records.path}: file name")
+        _check_name(first.path.name, _SOURCE, Annotation.source, f"{first.path}: file name")
     if chosen.startswith("torchscript:") and kind != "image":
         raise InvalidParameterError("an image model (--image-model) makes features of images: give --image-column")
     if project.config.featurizer and chosen != project.config.featurizer:
         raise InvalidParameterError(f"this project's items use the {project.config.featurizer!r} features; "
                                     f"this import would need {chosen!r}")
-    if kind == "row":
-        _check_table(records, feature_columns)
-    X = _vectors(records, embedding_column) if embedding_column else None
-    payload = _payloads(records, kind, text_column, image_column, feature_columns)
-    ids = _external_ids(records, id_column, payload["content_hash"])
-    payload["external_id"] = ids
-    labels = _known_labels(records, label_column, project.config.labels) if label_column else None
-    digest = _file_hash(records.path)
+    digest = _file_hash(first.path)
+    X_first = None
 
-    # Duplicates inside the file: the same id twice must mean the same content.
-    first = ~payload.duplicated("external_id")
-    clash = payload[~first].merge(payload[first], on="external_id", suffixes=("", "_first"))
-    clash = clash[clash["content_hash"] != clash["content_hash_first"]]
-    if len(clash):
-        row = clash.iloc[0]
-        raise DuplicateIdError(f"{records.where(int(row['row']))}: id {row['external_id']!r} was already used "
-                               f"at {records.unit} {int(records.lines[int(row['row_first'])])} for different content")
+    def where(line: int) -> str:
+        return f"{first.path}: {first.unit} {line}"
 
-    with _ConfigChange(project) as change, project.store.session() as s:
-        leases.lock(s, "import")  # two imports at once (PostgreSQL) see each other's items, never race
-        # Everything that can refuse the import is read and checked before the first write.
-        _check_fits(project, s, records, kind, column, feature_columns, chosen, embedding_column, X)
-        known = repo.known_items(s)
-        merged = payload[first].merge(known, on="external_id", how="left", suffixes=("", "_db"))
-        changed = merged[merged["id"].notna() & (merged["content_hash"] != merged["content_hash_db"])]
-        if len(changed):
-            row = changed.iloc[0]
-            raise DuplicateIdError(f"{records.where(int(row['row']))}: id {row['external_id']!r} is already in "
-                                   "the project with different content")
-        new = merged[merged["id"].isna()].copy()
-        if chosen.startswith("precomputed:") and X is None and len(new):
-            raise InvalidParameterError(f"{records.where(int(new['row'].iloc[0]))}: this project's items use "
-                                        f"precomputed features: give their vectors with --embedding-column "
-                                        f"{chosen.split(':', 1)[1]}")
-        repair = pd.DataFrame({"id": [], "row": []})
-        if X is not None:
-            old = merged[merged["id"].notna()]
-            repair = old[~old["id"].isin(vectors.vector_ids(s, chosen))]
-        n_import = repo.count_imports(s)
-        rng = np.random.default_rng([project.config.seed, n_import])
-        n_test = _test_count(test_size, len(new))
-        split = np.full(len(new), "pool", dtype=object)
-        split[rng.choice(len(new), n_test, replace=False)] = "test"
-
-        import_id = repo.record_import(s, path=str(Path(path).resolve()), kind="items", n_new=len(new),
-                                       n_existing=int(len(merged) - len(new)))
-        vectors.set_import_hash(s, import_id, digest)
-        columns = ["external_id", "content_hash", "text", "image", "data"]
-        repo.insert_items(s, new[columns].assign(kind=kind, split=split, import_id=import_id))
-        added = repo.known_items(s, import_id)
-        if X is not None:
-            new_ids = new["external_id"].map(pd.Series(added["id"].to_numpy(), index=added["external_id"]))
-            vectors.insert_vectors(s, chosen, new_ids.to_numpy(np.int64), X[new["row"].to_numpy(np.int64)])
-            vectors.insert_vectors(s, chosen, repair["id"].to_numpy(np.int64), X[repair["row"].to_numpy(np.int64)])
-        n_labels = 0
-        if labels is not None:
-            id_of = dict(zip(known["external_id"], known["id"])) | dict(zip(added["external_id"], added["id"]))
-            n_labels = _store_import_labels(s, records, payload, labels, id_of)
-        config = project.config
-        if not config.featurizer or (image_column and str(Path(path).resolve().parent) not in config.image_dirs):
-            image_dirs = config.image_dirs
-            if image_column:
-                image_dirs = sorted({*image_dirs, str(Path(path).resolve().parent)})
-            change.write(dataclasses.replace(config, featurizer=chosen, image_dirs=image_dirs))
-    counts = {"new": int(len(new)), "existing": int(len(merged) - len(new)), "test": int(n_test), "labels": n_labels}
-    if X is not None:
-        counts["repaired"] = int(len(repair))
+    with _ConfigChange(project) as change, staging(project.store) as stage:
+        for records in itertools.chain([first], chunks):
+            records = _with_columns(records, wanted)  # a JSON key absent from a whole chunk is an empty value
+            records.require_single(id_column, what="an id")
+            records.require_single(text_column, what="a text")
+            records.require_single(image_column, what="an image path")
+            records.require_single(label_column, what="a label")
+            if kind == "row":
+                _check_table(records, feature_columns)
+            X = _vectors(records, embedding_column, None if X_first is None else X_first.shape[1]) \
+                if embedding_column else None
+            if X is not None and X_first is None:
+                X_first = X[:1]
+            payload = _payloads(records, kind, text_column, image_column, feature_columns)
+            payload["external_id"] = _external_ids(records, id_column, payload["content_hash"]).to_numpy()
+            payload["line"] = records.lines
+            payload["label"] = (_known_labels(records, label_column, project.config.labels).to_numpy()
+                                if label_column else None)
+            stage.add(payload, X)
+            if progress is not None:
+                progress(stage.rows)
+        with stage.transaction() as s:
+            leases.lock(s, "import")  # two imports at once (PostgreSQL) see each other's items, never race
+            # Everything that can refuse the import is read and checked before the first write to the items.
+            _check_fits(project, s, first, kind, column, feature_columns, chosen, embedding_column, X_first)
+            stage.settle(s)
+            clash = stage.clash_in_file(s)
+            if clash:
+                line, key, earlier = clash
+                raise DuplicateIdError(f"{where(line)}: id {key!r} was already used at {first.unit} {earlier} "
+                                       "for different content")
+            changed = stage.clash_in_project(s)
+            if changed:
+                raise DuplicateIdError(f"{where(changed[0])}: id {changed[1]!r} is already in the project with "
+                                       "different content")
+            n_new, n_existing, first_new = stage.counts(s)
+            if chosen.startswith("precomputed:") and X_first is None and n_new:
+                raise InvalidParameterError(f"{where(first_new)}: this project's items use precomputed features: "
+                                            f"give their vectors with --embedding-column {chosen.split(':', 1)[1]}")
+            rng = np.random.default_rng([project.config.seed, repo.count_imports(s)])
+            n_test = _test_count(test_size, n_new)
+            import_id = repo.record_import(s, path=str(Path(path).resolve()), kind="items", n_new=n_new,
+                                           n_existing=n_existing)
+            vectors.set_import_hash(s, import_id, digest)
+            stage.move(s, kind=kind, import_id=import_id, test_positions=rng.choice(n_new, n_test, replace=False))
+            repaired = stage.move_vectors(s, chosen) - n_new if X_first is not None else 0
+            n_labels = _store_staged_labels(s, _source(first), stage) if label_column else 0
+            config = project.config
+            if not config.featurizer or (image_column and str(Path(path).resolve().parent) not in config.image_dirs):
+                image_dirs = config.image_dirs
+                if image_column:
+                    image_dirs = sorted({*image_dirs, str(Path(path).resolve().parent)})
+                change.write(dataclasses.replace(config, featurizer=chosen, image_dirs=image_dirs))
+    counts = {"new": n_new, "existing": n_existing, "test": int(n_test), "labels": n_labels}
+    if X_first is not None:
+        counts["repaired"] = int(repaired)
     return counts
+
+
+def _with_columns(records: Records, columns: list[str]) -> Records:
+    missing = [c for c in columns if c not in records.frame.columns]
+    if not missing:
+        return records
+    return dataclasses.replace(records, frame=records.frame.assign(**{c: None for c in missing}))
+
+
+def _store_staged_labels(s, source: str, stage) -> int:
+    """Labels given in an items file, stored as answers from that file, unless already imported (from any file)."""
+    current = repo.current_labels(repo.annotations_frame(s))
+    n = 0
+    for given in stage.labels(s):
+        given = given.assign(annotator_id=None, answer="label")
+        given = given[~_already_imported(s, given, current)]
+        repo.add_annotations(s, [{"item_id": int(i), "annotator_id": None, "answer": "label", "label": lab,
+                                  "seconds": None, "source": source}
+                                 for i, lab in zip(given["item_id"], given["label"])])
+        queue.mark_imported(s, given["item_id"])
+        n += len(given)
+    return n
 
 
 class _ConfigChange:
@@ -323,19 +348,6 @@ def _file_hash(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _store_import_labels(s, records: Records, payload: pd.DataFrame, labels: pd.Series, id_of) -> int:
-    """Labels given in an items file, stored as answers from that file, unless already imported (from any file)."""
-    source = _source(records)
-    given = pd.DataFrame({"item_id": payload["external_id"].map(id_of), "label": labels}).dropna()
-    given = given.drop_duplicates("item_id")
-    given = given.assign(annotator_id=None, answer="label")
-    given = given[~_already_imported(s, given)]
-    repo.add_annotations(s, [{"item_id": int(i), "annotator_id": None, "answer": "label", "label": lab,
-                              "seconds": None, "source": source} for i, lab in zip(given["item_id"], given["label"])])
-    queue.mark_imported(s, given["item_id"])
-    return int(len(given))
-
-
 def _answer_keys(frame: pd.DataFrame) -> pd.Series:
     """(item, annotator, answer, label) of each answer as one string; no annotator and no label are keys too."""
     annotator = pd.to_numeric(frame["annotator_id"], errors="coerce").astype("Int64")
@@ -347,7 +359,7 @@ def _answer_keys(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(keys, dtype=object)
 
 
-def _already_imported(s, rows: pd.DataFrame) -> np.ndarray:
+def _already_imported(s, rows: pd.DataFrame, current: pd.DataFrame | None = None) -> np.ndarray:
     """Which ``rows`` (item_id, annotator_id, answer, label) add nothing the store does not hold.
 
     - A row repeating an earlier row of the same file (same item, annotator, answer and label): one answer.
@@ -365,7 +377,8 @@ def _already_imported(s, rows: pd.DataFrame) -> np.ndarray:
         out |= keys.isin(set(_answer_keys(have))).to_numpy()
     nobody = rows["annotator_id"].isna().to_numpy() & (rows["answer"] == "label").to_numpy()
     if nobody.any():
-        current = repo.current_labels(repo.annotations_frame(s))
+        if current is None:
+            current = repo.current_labels(repo.annotations_frame(s))
         agree = rows["item_id"].map(current["label"]).to_numpy(dtype=object) == rows["label"].to_numpy(dtype=object)
         out |= nobody & agree
     return out
@@ -528,8 +541,9 @@ def _external_ids(records: Records, id_column: str | None, hashes: pd.Series) ->
     return pd.Series([i[:-2] if i.endswith(".0") and i[:-2].lstrip("-").isdigit() else i for i in ids])
 
 
-def _vectors(records: Records, column: str) -> np.ndarray:
-    """The vectors of an embedding column (lists of numbers, or JSON arrays in text) as an (n, d) float32 matrix."""
+def _vectors(records: Records, column: str, dim: int | None = None) -> np.ndarray:
+    """The vectors of an embedding column (lists of numbers, or JSON arrays in text) as an (n, d) float32 matrix;
+    ``dim``: the length of the file's first vector, when it was in an earlier chunk."""
     rows = []
     for i, v in enumerate(records.frame[column]):
         try:
@@ -542,10 +556,11 @@ def _vectors(records: Records, column: str) -> np.ndarray:
                                      f"{str(v)[:40]!r}")
         rows.append(a)
     lengths = np.fromiter((a.size for a in rows), dtype=np.int64, count=len(rows))
-    if (lengths != lengths[0]).any():
-        i = int(np.flatnonzero(lengths != lengths[0])[0])
+    dim = lengths[0] if dim is None else dim
+    if (lengths != dim).any():
+        i = int(np.flatnonzero(lengths != dim)[0])
         raise ShapeMismatchError(f"{records.where(i)}: column {column!r} holds a vector of {lengths[i]} numbers; "
-                                 f"the first one has {lengths[0]}")
+                                 f"the first one has {dim}")
     X = np.stack(rows)
     bad = ~np.isfinite(X).all(axis=1)
     if bad.any():
