@@ -13,6 +13,9 @@ Simulate: ``activelabel simulate`` of the default against random on a 200,000-ro
 classes, ``make_classification``), 5 seeds, default settings (40,000 test items, budget 1,000, batch 20), wall
 seconds on 2 cores; and one seed in one process against the same seed with the item bootstrap put back.
 
+Import: 1,000,000 and 10,000,000 short texts (real SMS messages, numbered) into a new project on SQLite and
+PostgreSQL, each in its own process (``import_speed.py``'s steps): seconds and peak memory.
+
 Writes the stamped ``benchmarks/results/scale.json``; ``python benchmarks/readme_tables.py`` puts it in the
 README. Files go to ``--folder`` (default a temporary folder; 2.6 GB for the larger pool).
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -186,12 +190,39 @@ def simulate_table(folder: Path, console: Console) -> dict:
             "one_seed_speedup": one["item_bootstrap"] / one["ours"]}
 
 
+def imports(folder: Path, sizes: list[int], backends: list[str], console: Console) -> list[dict]:
+    from import_speed import make_files, pg_database, step
+
+    out = []
+    for n in sizes:
+        with console.status(f"writing {n:,} short texts"):
+            items, _ = make_files(folder, n, 1)
+        for backend in backends:
+            project = folder / f"import-{backend}-{n}"
+            db, drop = pg_database() if backend == "postgresql" else ("", lambda: None)
+            try:
+                step("init", project, db=db)
+                with console.status(f"{backend}: importing {n:,} items"):
+                    r = step("items", project, items)
+            finally:
+                drop()
+            assert r["new"] == n
+            out.append({"rows": n, "backend": backend, "seconds": r["seconds"], "peak_mb": r["peak_mb"],
+                        "csv_mb": items.stat().st_size / 2**20})
+            console.print(f"import {n:>12,} {backend:10s} {r['seconds']:8.1f} s  peak {r['peak_mb']:7.0f} MB")
+            shutil.rmtree(project, ignore_errors=True)
+        items.unlink()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--folder", type=Path, default=None)
-    parser.add_argument("--parts", nargs="+", default=["intervals", "simulate", "pools"],
-                        choices=["intervals", "simulate", "pools"])
+    parser.add_argument("--parts", nargs="+", default=["intervals", "simulate", "pools", "import"],
+                        choices=["intervals", "simulate", "pools", "import"])
+    parser.add_argument("--import-sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
     args = parser.parse_args()
     console = Console()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="activelabel-scale-"))
@@ -206,6 +237,8 @@ def main() -> None:
         console.print(f"simulate on {r['rows']:,} rows, 5 seeds: {r['seconds']:.0f} s (target 600 s); one seed "
                       f"{r['one_seed_seconds']:.1f} s against {r['one_seed_item_bootstrap_seconds']:.1f} s with the "
                       f"item bootstrap ({r['one_seed_speedup']:.1f}x)")
+    if "import" in args.parts:
+        results["imports"] = imports(folder, args.import_sizes, args.backends, console)
     for n in args.sizes if "pools" in args.parts else []:
         path = folder / f"pool-{n}.npy"
         model_path = make_pool(path, n, console)
