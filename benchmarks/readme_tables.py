@@ -175,8 +175,56 @@ def deep_text() -> str:
     return "\n".join([*_rows(header, list("lrrrrr"), rows), "", note, "", describe(st)])
 
 
+def deep_images() -> str:
+    st, r = load("deep_images")
+    names = {"cnn random": "random (CNN)", "cnn default": "default (CNN, mean of 20 MC-dropout passes)",
+             "cnn bald": "BALD (CNN, 20 MC-dropout passes)", "ensemble bald": "BALD (ensemble of 5 CNNs)"}
+    rows = [[names.get(name, name), _f(m["labels_to_99"], ",.0f"),
+             _f(m["share_of_random_labels"], ".0%"), f"{m['aulc_mean']:.4f}", f"{m['final_accuracy']:.4f}",
+             _f(m["p_value_vs_random"], ".3f")] for name, m in r["methods"].items()]
+    header = ["method", "labels to 99% of the ceiling", "share of random's labels", "AULC", "final accuracy",
+              "AULC p vs random"]
+    s = r["settings"]
+    note = (f"Ceiling (the CNN on the whole {r['pool']:,}-image pool): {r['ceiling']:.4f}; budget "
+            f"{s['max_labels']:,} labels, batch {s['batch_size']}, {s['seeds']} seeds; "
+            f"{r['seconds'] / 3600:.1f} hours on 2 cores. \"-\": not reached within the budget (median over seeds).")
+    return "\n".join([*_rows(header, list("lrrrrr"), rows), "", note, "", describe(st)])
+
+
+def scale() -> str:
+    st, r = load("scale")
+    out = []
+    pools = [p for p in r.get("pools", [])]
+    if pools:
+        names = {"memory": "the whole pool in memory (baseline)", "disk": "on disk, one process",
+                 "cluster": "on disk, 2-worker LocalCluster"}
+        rows = [[f"{p['pool']:,}", names[p["mode"]], f"{p['seconds']:.1f}", f"{p['peak_mb']:,.0f}",
+                 _f(p.get("worker_peak_mb"), ",.0f")] for p in pools]
+        out += _rows(["pool (x 64 float32)", "how", "seconds", "peak MB (client)", "peak MB (largest worker)"],
+                     list("llrrr"), rows)
+        flat = [f"{m}: {r[f'{m}_peak_ratio_10x_items']:.2f}x" for m in ("disk", "cluster")
+                if f"{m}_peak_ratio_10x_items" in r]
+        out += ["", f"Peak memory for 10x the items: {', '.join(flat)}. The same batch in memory, on disk and on "
+                    f"the cluster: {'yes' if r.get('same_batch_as_memory') else 'NO'}."]
+    if r.get("imports"):
+        rows = [[f"{i['rows']:,}", i["backend"], f"{i['csv_mb']:,.0f}", f"{i['seconds']:,.0f}", f"{i['peak_mb']:,.0f}"]
+                for i in r["imports"]]
+        out += ["", *_rows(["short texts imported", "backend", "CSV MB", "seconds", "peak MB"], list("rlrrr"), rows)]
+    if r.get("simulate"):
+        m = r["simulate"]
+        out += ["", f"`simulate` of the default against random on a {m['rows']:,}-row table, {m['seeds']} seeds: "
+                    f"{m['seconds']:.0f} s on 2 cores (target {m['target_seconds']} s); one seed in one process "
+                    f"{m['one_seed_seconds']:.1f} s, against {m['one_seed_item_bootstrap_seconds']:.1f} s with the "
+                    f"item bootstrap ({m['one_seed_speedup']:.1f}x)."]
+    if r.get("intervals"):
+        i = r["intervals"]
+        out += ["", f"Intervals on {i['test_items']:,} test items: {i['seconds']:.4f} s, against "
+                    f"{i['item_bootstrap_seconds']:.2f} s for scipy's item bootstrap ({i['speedup']:.0f}x)."]
+    return "\n".join([*out, "", describe(st)])
+
+
 TABLES: dict[str, Callable[[], str]] = {
-    "deep_text": deep_text,
+    "deep_text": deep_text, "deep_images": deep_images, "scale": scale,
     "annotators": annotators, "annotator_loop": annotator_loop,
     "query_speed": query_speed, "query_speed_peers": query_speed_peers, "import_speed": import_speed,
     "serve_load": serve_load, "label_efficiency": label_efficiency, "all_strategies": all_strategies,

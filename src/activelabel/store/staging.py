@@ -123,8 +123,11 @@ class Stage:
             "CAST(:import_id AS BIGINT) "
             "FROM import_stage WHERE is_new = 1 ORDER BY pos"), {"kind": kind, "import_id": import_id})
         if len(test_positions):
-            ids = np.asarray(s.scalars(text("SELECT id FROM items WHERE import_id = :i ORDER BY id"),
-                                       {"i": import_id}).all(), dtype=np.int64)
+            # read through the driver's cursor: a million ids as SQLAlchemy rows cost seconds
+            cursor = s.connection().connection.driver_connection.cursor()
+            cursor.execute(f"SELECT id FROM items WHERE import_id = {int(import_id)} ORDER BY id")
+            ids = np.fromiter((row[0] for row in cursor), dtype=np.int64)
+            cursor.close()
             test = ids[np.sort(test_positions)].tolist()
             for start in range(0, len(test), 5_000):
                 s.execute(text("UPDATE items SET split = 'test' WHERE id IN "
@@ -155,7 +158,8 @@ class Stage:
 
 
 def _text(values: pd.Series) -> list[Any]:
-    return [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values]
+    values = pd.Series(values, dtype=object)
+    return values.where(values.notna(), None).map(lambda v: v if v is None or isinstance(v, str) else str(v)).tolist()
 
 
 @contextmanager
