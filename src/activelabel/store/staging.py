@@ -159,7 +159,8 @@ class Stage:
 
 def _text(values: pd.Series) -> list[Any]:
     values = pd.Series(values, dtype=object)
-    return values.where(values.notna(), None).map(lambda v: v if v is None or isinstance(v, str) else str(v)).tolist()
+    missing = values.isna().to_numpy()  # None, NaN and pd.NA alike, at once
+    return [None if gone else v if isinstance(v, str) else str(v) for v, gone in zip(values.tolist(), missing)]
 
 
 @contextmanager
