@@ -78,3 +78,23 @@ def test_json_array_is_read_as_records(tmp_path):
     f = write(tmp_path / "a.json", json.dumps([{"data": {"id": "1"}, "annotations": []}]))
     r = read_records(f, "jsonl")
     assert r.unit == "element" and len(r.frame) == 1
+
+
+def test_json_errors_name_the_line_and_column_where_they_are(tmp_path):
+    f = write(tmp_path / "a.jsonl", '{"id": 1}\n{"id": "x", "text": \n')
+    with pytest.raises(MalformedFileError, match=r"a\.jsonl: line 2: not valid JSON: Expecting value \(column 21\)"):
+        read_records(f)
+    f = write(tmp_path / "b.json", '\n\n\n[{"id": 1},\n {"id": 2}\n {"id": 3}]\n')
+    with pytest.raises(MalformedFileError, match=r"b\.json: line 6: not valid JSON"):
+        read_records(f)
+
+
+def test_chunks_keep_json_values_as_written(tmp_path):
+    """A null in one chunk must not turn that chunk's whole numbers into floats."""
+    from activelabel.files import iter_records
+
+    rows = [{"id": i, "x": None if i == 1 else i} for i in range(6)]
+    f = write(tmp_path / "a.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
+    chunks = list(iter_records(f, chunk_rows=3))
+    assert [c.frame["x"].tolist() for c in chunks] == [[0, None, 2], [3, 4, 5]]
+    assert [list(c.lines) for c in chunks] == [[1, 2, 3], [4, 5, 6]]

@@ -436,3 +436,18 @@ def test_a_clash_or_bad_vector_in_a_later_chunk_is_refused_naming_its_line(tmp_p
         refused(p, ShapeMismatchError, r"short.parquet: row 5: column 'emb' holds a vector of 3 numbers; the first "
                                        r"one has 4", path=tmp_path / "short.parquet", text_column="text",
                 id_column="id", embedding_column="emb")
+
+
+def test_a_json_key_first_seen_in_a_later_chunk_and_identical_rows_across_chunks(tmp_path, db_url, monkeypatch):
+    import activelabel.project.ingest as ingest
+
+    monkeypatch.setattr(ingest, "_CHUNK_ROWS", 3)
+    rows = [{"id": "a", "x": 1, "y": "u"}, {"id": "b", "x": None, "y": "v"}, {"id": "c", "x": 3, "y": "w"},
+            {"id": "d", "x": 4, "y": "u", "label": "pos"}, {"id": "a", "x": 1, "y": "u", "label": "neg"}]
+    path = tmp_path / "late.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with init_project(tmp_path / "p", ["pos", "neg"], db=db_url) as p:
+        counts = p.import_items(path, feature_columns=["x", "y"], id_column="id", label_column="label", test_size=0)
+        assert counts == {"new": 4, "existing": 0, "test": 0, "labels": 2}
+        refused(p, DataError, r"late.jsonl: no column 'z'; columns are id, x, y, label", path=path,
+                feature_columns=["x", "y"], id_column="id", label_column="z")

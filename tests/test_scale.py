@@ -136,3 +136,39 @@ def test_simulate_on_a_local_dask_cluster_gives_the_runs_of_one_process(tmp_path
     assert a["default"]["aulc_per_seed"] == b["default"]["aulc_per_seed"]
     assert a["random"]["curve"] == b["random"]["curve"]
     one_line_error(run_cli("simulate", "digits", "--dask", "localhost:8786"), "local:N", "tcp://host:8786")
+
+
+def test_what_would_fail_after_scoring_is_refused_before_it(tmp_path):
+    from sklearn.svm import LinearSVC
+
+    from activelabel.errors import BatchTooLargeError, MissingPredictProbaError
+    from activelabel.scale import select_on_disk
+
+    path, X, model, labeled, excluded = _disk_pool(tmp_path, 5_000)
+    heard = []
+
+    def pick(**kwargs):
+        options = dict(classes=model.classes_, batch_size=10, mask=labeled, progress=lambda *a: heard.append(a))
+        return select_on_disk(kwargs.pop("model", model), path, **(options | kwargs))
+
+    with pytest.raises(InvalidParameterError, match="positive integer"):
+        pick(batch_size=2.5)
+    with pytest.raises(BatchTooLargeError, match="larger than the 3 unlabeled"):
+        pick(mask=np.arange(5_000) > 2)
+    with pytest.raises(MissingPredictProbaError, match="LinearSVC"):
+        pick(model=LinearSVC().fit(X[:300], np.arange(300) % 5))
+    with pytest.raises(InvalidParameterError, match="'bald' needs a committee"):
+        pick(strategy="bald")
+    with pytest.raises(InvalidParameterError, match="class 3, which is not in classes \\(0, 1, 2\\)"):
+        pick(classes=model.classes_[:3])
+    assert heard == []  # nothing was scored
+
+
+def test_a_cluster_gives_the_same_batch_call_after_call(tmp_path):
+    from activelabel.scale import connect, select_on_disk
+
+    path, X, model, labeled, excluded = _disk_pool(tmp_path, 20_000)
+    with connect("local:2") as client:
+        picks = [select_on_disk(model, path, classes=model.classes_, batch_size=20, mask=labeled, chunk_rows=1_000,
+                                client=client, random_state=0).indices for _ in range(6)]
+    assert all(np.array_equal(p, picks[0]) for p in picks)

@@ -186,10 +186,10 @@ def _jsonl_chunks(path: Path, chunk_rows: int) -> Iterator[Records]:
             continue
         if not rows and not where and line.lstrip().startswith("["):
             # a JSON array of objects (Label Studio exports) is accepted too; it has no lines to stream
-            yield _json_array(path, line + "".join(lines))
+            yield _json_array(path, "\n" * (number - 1) + line + "".join(lines))  # errors keep their line
             return
         try:
-            row = json.loads(line)
+            row = json.loads(line.rstrip("\r\n"))  # the line ending would move an error to "column 1"
         except json.JSONDecodeError as error:
             raise MalformedFileError(f"{path}: line {number}: not valid JSON: {error.msg} "
                                      f"(column {error.colno})") from None
@@ -198,9 +198,16 @@ def _jsonl_chunks(path: Path, chunk_rows: int) -> Iterator[Records]:
         rows.append(row)
         where.append(number)
         if len(rows) == chunk_rows:
-            yield Records(path, pd.DataFrame(rows), np.asarray(where, dtype=np.int64), "line")
+            yield Records(path, _frame(rows), np.asarray(where, dtype=np.int64), "line")
             rows, where = [], []
-    yield Records(path, pd.DataFrame(rows), np.asarray(where, dtype=np.int64), "line")
+    yield Records(path, _frame(rows), np.asarray(where, dtype=np.int64), "line")
+
+
+def _frame(rows: list[dict]) -> pd.DataFrame:
+    """JSON objects as a frame of the values as written: a chunk that has a null in a column of whole numbers
+    would otherwise make them floats (10 becomes 10.0) in that chunk only, and the same row would hash
+    differently in two chunks."""
+    return pd.DataFrame(rows, dtype=object)
 
 
 def _json_array(path: Path, text: str) -> Records:

@@ -32,6 +32,7 @@ from activelabel.errors import (
     DuplicateIdError,
     EmptyLabelError,
     InvalidParameterError,
+    MissingColumnError,
     MissingImageError,
     NonFiniteValueError,
     NonNumericColumnError,
@@ -40,7 +41,7 @@ from activelabel.errors import (
     UnstorableValueError,
     UnwritableFileError,
 )
-from activelabel.files import Records, first_nested, iter_records, read_records
+from activelabel.files import FORMATS, Records, first_nested, iter_records, read_records
 from activelabel.project.config import CONFIG_FILE
 from activelabel.store import leases, queue, repo, vectors
 from activelabel.store.annotators import hidden_character
@@ -94,7 +95,9 @@ def import_items(project: Project, path: str | Path, *, text_column: str | None 
                                     "or --feature-columns")
     wanted = [c for c in (text_column, image_column, id_column, label_column, embedding_column,
                           *(feature_columns or [])) if c]
-    first.require(*wanted)
+    if first.unit != "line" or FORMATS.get(first.path.suffix.lower()) == "csv":
+        first.require(*wanted)  # a header (CSV) or a schema (Parquet): every chunk has the same columns
+    seen: dict[str, None] = {}  # JSON objects: a key may first appear in a later chunk
     kind = "text" if text_column else "image" if image_column else "row"
     column = text_column or image_column or feature_columns[0]
     chosen = featurizer or project.config.featurizer or {"text": "tfidf", "image": "pixels", "row": "table"}[kind]
@@ -116,6 +119,7 @@ def import_items(project: Project, path: str | Path, *, text_column: str | None 
 
     with _ConfigChange(project) as change, staging(project.store) as stage:
         for records in itertools.chain([first], chunks):
+            seen.update(dict.fromkeys(map(str, records.frame.columns)))
             records = _with_columns(records, wanted)  # a JSON key absent from a whole chunk is an empty value
             records.require_single(id_column, what="an id")
             records.require_single(text_column, what="a text")
@@ -135,6 +139,9 @@ def import_items(project: Project, path: str | Path, *, text_column: str | None 
             stage.add(payload, X)
             if progress is not None:
                 progress(stage.rows)
+        absent = [c for c in wanted if c not in seen]  # a key no object of the file has
+        if absent:
+            raise MissingColumnError(f"{first.path}: no column {absent[0]!r}; columns are {', '.join(seen)}")
         with stage.transaction() as s:
             leases.lock(s, "import")  # two imports at once (PostgreSQL) see each other's items, never race
             # Everything that can refuse the import is read and checked before the first write to the items.

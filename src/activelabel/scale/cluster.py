@@ -54,9 +54,12 @@ def connect(spec: str, *, timeout: float = 20.0) -> Iterator[Any]:
             client = Client(cluster, timeout=timeout)
         else:
             client = Client(spec.strip(), timeout=timeout)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, RuntimeError) as exc:
         if cluster is not None:
             cluster.close()
+        if local:  # worker processes re-import the main module: a script must guard its top level
+            raise ClusterError(f"--dask {spec}: the local cluster did not start ({exc}); in a script, start it "
+                               "under if __name__ == '__main__':") from None
         raise ClusterError(f"--dask {spec}: cannot reach the scheduler ({exc})") from None
     try:
         yield client
@@ -82,7 +85,9 @@ def best_on_cluster(client: Any, model: Any, path: str, n: int, strategy: str, c
     from distributed import as_completed
 
     step = chunk_rows * PARTITION_CHUNKS
-    model_future = client.scatter(model, broadcast=True)
+    # a key of its own (hash=False): with the content's hash as key, a call made right after another got the
+    # key the previous call was releasing, and its tasks failed with "lost dependencies"
+    model_future = client.scatter(model, broadcast=True, hash=False)
     futures = {client.submit(partition_best, model_future, path, start, min(start + step, n), strategy, classes,
                              mask[start:start + step], m, chunk_rows, pure=False): start
                for start in range(0, n, step)}
@@ -102,5 +107,5 @@ def best_on_cluster(client: Any, model: Any, path: str, n: int, strategy: str, c
             if progress is not None:
                 progress(done, n)
     finally:
-        client.cancel(list(futures))
+        client.cancel([*futures, model_future])
     return best

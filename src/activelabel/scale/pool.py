@@ -13,9 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from activelabel.errors import InvalidParameterError, ShapeMismatchError, UnreadableFileError
-from activelabel.models import committee_samples, predict_proba_aligned
+from activelabel.errors import (
+    BatchTooLargeError,
+    EmptyPoolError,
+    InvalidParameterError,
+    ShapeMismatchError,
+    UnreadableFileError,
+)
+from activelabel.models import check_probabilistic, committee_samples, predict_proba_aligned
 from activelabel.strategies import COMMITTEE_STRATEGIES
+from activelabel.strategies.checks import check_batch_size
 from activelabel.strategies.stream import (
     Candidates,
     Selection,
@@ -141,6 +148,28 @@ def partition_best(model: Any, path: str, start: int, stop: int, strategy: str, 
     return best
 
 
+def _check_before_scoring(model: Any, strategy: str, classes: np.ndarray, batch_size: int, mask: np.ndarray) -> None:
+    """Refuse in one line what would fail only after the whole file was scored, or deep inside it."""
+    batch_size = check_batch_size(batch_size)
+    n_candidates = int((~mask).sum())
+    if n_candidates == 0:
+        raise EmptyPoolError(f"no unlabeled item left in a pool of {len(mask)}")
+    if batch_size > n_candidates:
+        raise BatchTooLargeError(f"batch_size {batch_size} is larger than the {n_candidates} unlabeled items in the "
+                                 "pool")
+    if strategy == "random":
+        return
+    check_probabilistic(model)
+    if strategy in COMMITTEE_STRATEGIES and not (hasattr(model, "sample_proba") or hasattr(model, "estimators_")):
+        raise InvalidParameterError(f"strategy {strategy!r} needs a committee: a fitted ensemble (estimators_) or a "
+                                    f"model with sample_proba; {type(model).__name__} is a single model")
+    known = set(np.asarray(classes).tolist())
+    unknown = [c for c in np.asarray(getattr(model, "classes_", [])).tolist() if c not in known]
+    if unknown:
+        raise InvalidParameterError(f"the model predicts class {unknown[0]!r}, which is not in classes "
+                                    f"({', '.join(map(str, np.asarray(classes).tolist()))})")
+
+
 def select_on_disk(model: Any, path: str | Path, *, classes: np.ndarray, batch_size: int, mask: np.ndarray,
                    strategy: str = "default", random_fraction: float = 0.1,
                    random_state: int | np.random.Generator | None = None, beta: int = 10,
@@ -173,6 +202,7 @@ def select_on_disk(model: Any, path: str | Path, *, classes: np.ndarray, batch_s
     if mask.shape != (len(X),):
         raise ShapeMismatchError(f"mask has shape {mask.shape}; the features at {path} have {len(X):,} rows")
     check_strategy(strategy)
+    _check_before_scoring(model, strategy, classes, batch_size, mask)  # not after minutes of scoring
     m = candidates_wanted(strategy, batch_size, random_fraction, beta)
     if strategy == "random":
         best = merge_candidates([], m)

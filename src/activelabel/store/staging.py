@@ -1,8 +1,9 @@
 """A staged import: rows go chunk by chunk into a temporary table, then move into the items in one transaction.
 
-The stage is a ``TEMPORARY`` table of the import's own connection: other connections never see it, filling it
-takes no lock on the project's tables (on SQLite each chunk commits to the connection's temporary database), and
-it vanishes with the connection, so an import killed at any moment leaves nothing behind. Memory holds one
+The stage is a ``TEMPORARY`` table of the import's own connection: other connections never see it, each chunk
+is staged in a short transaction of its own (on SQLite that briefly takes the database's write lock, so other
+writers wait a fraction of a second, never the whole import), and it vanishes with the connection, so an import
+killed at any moment leaves nothing behind. Memory holds one
 chunk; the checks that need the whole file (an id used twice for different content, an id already in the
 project for different content) and the move are SQL. PostgreSQL is filled with ``COPY``.
 """
