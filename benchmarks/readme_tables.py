@@ -192,35 +192,37 @@ def deep_images() -> str:
 
 
 def scale() -> str:
-    st, r = load("scale")
+    _, r = load("scale")
     out = []
-    pools = [p for p in r.get("pools", [])]
-    if pools:
+    if r.get("pools"):
         names = {"memory": "the whole pool in memory (baseline)", "disk": "on disk, one process",
                  "cluster": "on disk, 2-worker LocalCluster"}
         rows = [[f"{p['pool']:,}", names[p["mode"]], f"{p['seconds']:.1f}", f"{p['peak_mb']:,.0f}",
-                 _f(p.get("worker_peak_mb"), ",.0f")] for p in pools]
+                 _f(p.get("worker_peak_mb"), ",.0f")] for p in r["pools"]]
         out += _rows(["pool (x 64 float32)", "how", "seconds", "peak MB (client)", "peak MB (largest worker)"],
                      list("llrrr"), rows)
-        flat = [f"{m}: {r[f'{m}_peak_ratio_10x_items']:.2f}x" for m in ("disk", "cluster")
+        flat = [f"{m} {r[f'{m}_peak_ratio_10x_items']:.2f}x" for m in ("disk", "cluster")
                 if f"{m}_peak_ratio_10x_items" in r]
-        out += ["", f"Peak memory for 10x the items: {', '.join(flat)}. The same batch in memory, on disk and on "
-                    f"the cluster: {'yes' if r.get('same_batch_as_memory') else 'NO'}."]
+        out += ["", f"Peak memory for 10x the items: {', '.join(flat)} (on the cluster, the largest worker's). The "
+                    f"same batch in memory, on disk and on the cluster: {'yes' if r.get('same_batch_as_memory') else 'NO'}. "
+                    + describe(r.get("pools_stamp"))]
     if r.get("imports"):
         rows = [[f"{i['rows']:,}", i["backend"], f"{i['csv_mb']:,.0f}", f"{i['seconds']:,.0f}", f"{i['peak_mb']:,.0f}"]
                 for i in r["imports"]]
-        out += ["", *_rows(["short texts imported", "backend", "CSV MB", "seconds", "peak MB"], list("rlrrr"), rows)]
+        out += ["", *_rows(["short texts imported", "backend", "CSV MB", "seconds", "peak MB"], list("rlrrr"), rows),
+                "", describe(r.get("imports_stamp"))]
     if r.get("simulate"):
         m = r["simulate"]
         out += ["", f"`simulate` of the default against random on a {m['rows']:,}-row table, {m['seeds']} seeds: "
                     f"{m['seconds']:.0f} s on 2 cores (target {m['target_seconds']} s); one seed in one process "
                     f"{m['one_seed_seconds']:.1f} s, against {m['one_seed_item_bootstrap_seconds']:.1f} s with the "
-                    f"item bootstrap ({m['one_seed_speedup']:.1f}x)."]
+                    f"item bootstrap ({m['one_seed_speedup']:.1f}x). " + describe(m.get("stamp"))]
     if r.get("intervals"):
         i = r["intervals"]
         out += ["", f"Intervals on {i['test_items']:,} test items: {i['seconds']:.4f} s, against "
-                    f"{i['item_bootstrap_seconds']:.2f} s for scipy's item bootstrap ({i['speedup']:.0f}x)."]
-    return "\n".join([*out, "", describe(st)])
+                    f"{i['item_bootstrap_seconds']:.2f} s for scipy's item bootstrap ({i['speedup']:.0f}x). "
+                    + describe(i.get("stamp"))]
+    return "\n".join(out)
 
 
 TABLES: dict[str, Callable[[], str]] = {

@@ -16,6 +16,7 @@ seconds on 2 cores; and one seed in one process against the same seed with the i
 Import: 1,000,000 and 10,000,000 short texts (real SMS messages, numbered) into a new project on SQLite and
 PostgreSQL, each in its own process (``import_speed.py``'s steps): seconds and peak memory.
 
+Each part carries the stamp of the run that measured it; ``--parts`` runs some and keeps the others' figures.
 Writes the stamped ``benchmarks/results/scale.json``; ``python benchmarks/readme_tables.py`` puts it in the
 README. Files go to ``--folder`` (default a temporary folder; 2.6 GB for the larger pool).
 """
@@ -34,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.progress import Progress
-from stamp import save  # noqa: E402  (benchmarks/ is on the path when a script runs)
+from stamp import RESULTS, save, stamp  # noqa: E402  (benchmarks/ is on the path when a script runs)
 
 N_FEATURES, N_CLASSES, BATCH, LABELED = 64, 10, 1_000, 2_000
 
@@ -227,18 +228,23 @@ def main() -> None:
     console = Console()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="activelabel-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
-    results = {"pools": []}
+    previous = RESULTS / "scale.json"
+    results = json.loads(previous.read_text())["results"] if previous.exists() else {}
+    part_stamp = stamp(["dask", "distributed"])
     if "intervals" in args.parts:
-        r = results["intervals"] = intervals()
+        r = results["intervals"] = dict(intervals(), stamp=part_stamp)
         console.print(f"intervals on {r['test_items']:,} test items: {r['seconds']:.4f} s against the item "
                       f"bootstrap's {r['item_bootstrap_seconds']:.2f} s ({r['speedup']:.0f}x)")
     if "simulate" in args.parts:
-        r = results["simulate"] = simulate_table(folder, console)
+        r = results["simulate"] = dict(simulate_table(folder, console), stamp=part_stamp)
         console.print(f"simulate on {r['rows']:,} rows, 5 seeds: {r['seconds']:.0f} s (target 600 s); one seed "
                       f"{r['one_seed_seconds']:.1f} s against {r['one_seed_item_bootstrap_seconds']:.1f} s with the "
                       f"item bootstrap ({r['one_seed_speedup']:.1f}x)")
     if "import" in args.parts:
         results["imports"] = imports(folder, args.import_sizes, args.backends, console)
+        results["imports_stamp"] = part_stamp
+    if "pools" in args.parts:
+        results["pools"], results["pools_stamp"] = [], part_stamp
     for n in args.sizes if "pools" in args.parts else []:
         path = folder / f"pool-{n}.npy"
         model_path = make_pool(path, n, console)

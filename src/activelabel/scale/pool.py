@@ -7,6 +7,7 @@ scored on its workers (see :mod:`activelabel.scale.cluster`) and only their best
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -86,12 +87,20 @@ class FeatureFile:
         return out.reshape(-1, d)
 
     def take(self, indices: np.ndarray) -> np.ndarray:
-        """The rows at ``indices`` (a few thousand candidates), in that order."""
-        view = np.load(self.path, mmap_mode="r")
-        try:
-            return np.asarray(view[np.asarray(indices, dtype=np.intp)])
-        finally:
-            del view  # unmapped: only the touched pages were resident, and only until now
+        """The rows at ``indices`` (a few thousand candidates), in that order, one read each.
+
+        Not through a memory map: its page faults read ahead and map whole runs of pages, so 9,000 rows taken
+        from a 2.6 GB file left 2.4 GB resident.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        if len(indices) and (indices.min() < 0 or indices.max() >= self.shape[0]):
+            raise IndexError(f"{self.path}: row {int(indices.max())} of {self.shape[0]:,}")
+        size = self.shape[1] * 4
+        out = np.empty((len(indices), self.shape[1]), dtype=np.float32)
+        with open(self.path, "rb") as f:
+            for k in np.argsort(indices, kind="stable"):  # in file order
+                out[k] = np.frombuffer(os.pread(f.fileno(), size, self.offset + int(indices[k]) * size), np.float32)
+        return out
 
     def write(self, start: int, block: np.ndarray) -> None:
         """Write ``block`` as rows ``start:start + len(block)``."""
