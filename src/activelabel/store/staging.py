@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, Table, Text, text
+from sqlalchemy import BigInteger, Column, Connection, Integer, LargeBinary, MetaData, Table, Text, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -42,7 +42,7 @@ _stage = Table(
 class Stage:
     """The staging table of one import, on one connection."""
 
-    def __init__(self, store: Store, conn):
+    def __init__(self, store: Store, conn: Connection):
         self.store, self.conn = store, conn
         self.postgres = conn.dialect.name == "postgresql"
         self.rows = 0
