@@ -47,12 +47,7 @@ class Selection:
     strategy: str
     n_random: int
 
-    @property
-    def is_random(self) -> np.ndarray:
-        flags = np.zeros(len(self.indices), dtype=bool)
-        if self.n_random:
-            flags[-self.n_random:] = True
-        return flags
+    is_random = select.Batch.is_random  # the same mask: True for the last ``n_random`` indices
 
 
 def candidates_wanted(strategy: str, batch_size: int, random_fraction: float, beta: int = 10) -> int:
